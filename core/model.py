@@ -1,0 +1,82 @@
+"""The model abstraction: a GLM family as functions of the linear predictor.
+
+A model says what its inverse link and its per-row loss are, as functions of
+``Z = X @ W + b``, and the derivative of that loss with respect to ``Z``. The
+core applies the chain rule through ``X`` once (:mod:`anyglm.glm`), averages
+over rows and adds the L2 penalty, so a model never sees ``X``, the batch size
+or the sample weights.
+
+All array functions receive the namespace ``xp`` and arrays of shape
+``(..., c)``: leading axes are rows and, when several configurations are
+trained at once, configurations. They must work on any Array API namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["Model"]
+
+
+class Model:
+    """Base class for model plugins.
+
+    Subclass it, set the class attributes, implement :meth:`inverse_link`,
+    :meth:`loss` and :meth:`dloss`, and register an instance from an
+    ``anyglm_register_models`` hook.
+
+    Attributes
+    ----------
+    name : str
+        Name users select the model by.
+    task : {"regression", "classification"}
+        Classification models get labels encoded by the core: one output
+        column of 0/1 when :attr:`binary` is true, one-hot columns otherwise.
+    binary : bool
+        For classification: exactly two classes and a single output.
+    description : str
+        One line shown by listings.
+
+    Examples
+    --------
+    >>> import anyglm
+    >>> m = anyglm.get_model("logistic")
+    >>> m.task, m.binary
+    ('classification', True)
+    """
+
+    name: str = ""
+    task: Literal["regression", "classification"] = "regression"
+    binary: bool = False
+    description: str = ""
+
+    def n_outputs(self, n_classes: int | None, n_targets: int) -> int:
+        """Number of columns of ``W`` for ``n_classes`` classes or ``n_targets`` targets."""
+        if self.task == "regression":
+            return n_targets
+        assert n_classes is not None
+        return 1 if self.binary else n_classes
+
+    def check_targets(self, y: np.ndarray) -> None:
+        """Raise ``ValueError`` if regression targets lie outside the model's range.
+
+        ``y`` is a finite float64 host array of shape ``(n, t)``. The default accepts
+        every real number.
+        """
+
+    def inverse_link(self, xp: Any, Z: Any) -> Any:
+        """Mean prediction ``g(Z)``: probabilities for classifiers."""
+        raise NotImplementedError
+
+    def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        """Per-row loss, shape ``Z.shape[:-1]`` (summed over the last axis)."""
+        raise NotImplementedError
+
+    def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        """Derivative of the per-row loss with respect to ``Z``, shape ``Z.shape``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,257 @@
+"""Model files: arrays plus JSON metadata in a zip, never pickle, written atomically.
+
+Layout of a ``.anyglm`` file (a zip archive):
+
+* ``metadata.json``: format name and version, anyglm version, estimator
+  class, model name, hyperparameters, dtype, number of features and outputs,
+  target shape, history;
+* ``W.npy``, ``b.npy``: parameters ``(d, c)`` and ``(c,)``;
+* ``classes.npy``: class labels (numbers or strings), classifiers only.
+
+Arrays are read with ``allow_pickle=False``, so a file cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from ._version import __version__
+from .errors import ModelFileError
+
+__all__ = ["atomic_write_bytes", "load"]
+
+FORMAT = "anyglm-model"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, replace."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist"
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)  # devices, generators: recorded for information only
+
+
+def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
+    """Serialise a fitted estimator (see :meth:`anyglm.Estimator.save`)."""
+    be = est._backend_obj
+    params = est.get_params()
+    if isinstance(params.get("random_state"), np.random.Generator):
+        params["random_state"] = None
+    params["device"] = None  # devices do not travel between machines
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "anyglm_version": __version__,
+        "estimator": type(est).__name__,
+        "model": est._model_obj.name,
+        "params": _jsonable(params),
+        "backend": est.backend_,
+        "dtype": est._dtype,
+        "n_features_in": est.n_features_in_,
+        "y_ndim": est._y_shape,
+        "n_targets": getattr(est, "_n_targets", None),
+        "n_epochs": est.n_epochs_,
+        "history": est.history_,
+    }
+    arrays = {"W.npy": be.to_numpy(est._W), "b.npy": be.to_numpy(est._b)}
+    if hasattr(est, "classes_"):
+        classes = est.classes_
+        if classes.dtype.kind == "O":
+            if not all(isinstance(c, str) for c in classes.tolist()):
+                raise TypeError(
+                    "only numeric or string class labels can be saved; "
+                    f"got labels of types {sorted({type(c).__name__ for c in classes.tolist()})}"
+                )
+            classes = classes.astype(str)
+        arrays["classes.npy"] = classes
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps(meta, indent=1))
+        for name, a in arrays.items():
+            zf.writestr(name, _npy(np.ascontiguousarray(a)))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_array(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
+    try:
+        with zf.open(name) as fh:
+            return np.lib.format.read_array(io.BytesIO(fh.read()), allow_pickle=False)
+    except KeyError:
+        raise ModelFileError(
+            f"{path!r} is not a complete anyglm model file: {name} is missing"
+        ) from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path!r}: array {name} is unreadable ({exc})") from None
+
+
+def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
+    """Load a model saved with :meth:`Estimator.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    backend : str or None
+        Backend to put the parameters on. ``None`` uses the backend the model
+        was trained on when it is available here, and NumPy otherwise.
+
+    Returns
+    -------
+    Estimator
+        A fitted estimator of the saved class.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not an anyglm model file, is truncated or corrupted, or
+        comes from a newer format version.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, anyglm
+    >>> reg = anyglm.LinearRegression(epochs=50, random_state=0).fit([[0.0], [1.0]], [1.0, 3.0])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reg.anyglm"
+    >>> reg.save(path)
+    >>> loaded = anyglm.load(path, backend="numpy")
+    >>> bool(abs(loaded.predict([[1.0]])[0] - reg.predict([[1.0]])[0]) < 1e-12)
+    True
+    """
+    from . import estimators
+
+    spath = os.fspath(path)
+    if not os.path.exists(spath):
+        raise FileNotFoundError(f"no model file at {spath!r}")
+    try:
+        zf = zipfile.ZipFile(spath)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(
+            f"{spath!r} is not an anyglm model file (not a zip archive, or truncated): {exc}"
+        ) from None
+    with zf:
+        try:
+            meta = json.loads(zf.read("metadata.json"))
+        except KeyError:
+            raise ModelFileError(
+                f"{spath!r} is not an anyglm model file (no metadata.json)"
+            ) from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ModelFileError(f"{spath!r} is not an anyglm model file (format field missing)")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{spath!r} has format version {version!r}; this anyglm ({__version__}) reads "
+                f"up to {FORMAT_VERSION}. Upgrade anyglm to load it."
+            )
+        try:
+            W = _read_array(zf, "W.npy", spath)
+            b = _read_array(zf, "b.npy", spath)
+            classes = (
+                _read_array(zf, "classes.npy", spath) if "classes.npy" in zf.namelist() else None
+            )
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+    allowed: dict[str, type[estimators.Estimator]] = {
+        "Estimator": estimators.Estimator,
+        "LinearRegression": estimators.LinearRegression,
+        "LogisticRegression": estimators.LogisticRegression,
+        "SoftmaxRegression": estimators.SoftmaxRegression,
+    }
+    try:
+        cls = allowed[meta["estimator"]]
+        d, c = int(meta["n_features_in"]), W.shape[1]
+        if W.ndim != 2 or W.shape[0] != d or b.shape != (c,):
+            raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
+        params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{spath!r}: metadata is incomplete or invalid ({exc!r})") from None
+    est = cls(**params)
+    if backend is None:
+        saved = meta.get("backend", "numpy")
+        try:
+            be = registry.get_backend(saved)
+            if not be.is_available():
+                be = registry.get_backend("numpy")
+        except ValueError:
+            be = registry.get_backend("numpy")
+    else:
+        be = registry.get_backend(backend)
+        be.require()
+    est.backend = be.name
+    dt = meta.get("dtype", "float64")
+    if dt not in be.float_dtypes():
+        dt = be.default_dtype()
+    est._model_obj = registry.get_model(meta["model"])
+    est._backend_obj = be
+    est.backend_ = be.name
+    est.n_features_in_ = d
+    est._y_shape = int(meta.get("y_ndim", 1))
+    if meta.get("n_targets") is not None:
+        est._n_targets = int(meta["n_targets"])
+    est._dtype = dt
+    if classes is not None:
+        est.classes_ = classes
+    dev = be.default_device()
+    history = {
+        k: np.asarray(v, dtype=np.float64).reshape(-1, 1) for k, v in meta["history"].items()
+    }
+    est._set_params(
+        be.from_numpy(W, dtype=dt, device=dev),
+        be.from_numpy(b, dtype=dt, device=dev),
+        history,
+        int(meta.get("n_epochs", 0)),
+    )
+    return est

@@ -1,0 +1,35 @@
+"""Linear regression: identity link, squared error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyglm.hookspecs import hookimpl
+from anyglm.model import Model
+
+
+class Linear(Model):
+    r"""Linear regression with the loss :math:`\tfrac12 \lVert z - y \rVert^2` per row.
+
+    The factor one half makes ``dloss`` the plain residual, matching the
+    gradient ``X^T (Xw + b - y) / n`` derived in the theory pages.
+    """
+
+    name = "linear"
+    task = "regression"
+    description = "least squares (identity link, squared error)"
+
+    def inverse_link(self, xp: Any, Z: Any) -> Any:
+        return Z
+
+    def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        R = Z - Y
+        return 0.5 * xp.sum(R * R, axis=-1)
+
+    def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        return Z - Y
+
+
+@hookimpl
+def anyglm_register_models(register: Any) -> None:
+    register(Linear())

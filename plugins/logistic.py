@@ -1,0 +1,37 @@
+"""Binary logistic regression: sigmoid link, log loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyglm.hookspecs import hookimpl
+from anyglm.model import Model
+
+
+class Logistic(Model):
+    r"""Logistic regression with the log loss written from the logit.
+
+    :math:`-y\log\sigma(z) - (1-y)\log(1-\sigma(z)) = \operatorname{softplus}(z) - yz`,
+    and softplus is ``logaddexp(0, z)``, which neither overflows nor loses
+    precision for large ``|z|``.
+    """
+
+    name = "logistic"
+    task = "classification"
+    binary = True
+    description = "binary logistic regression (sigmoid link, log loss)"
+
+    def inverse_link(self, xp: Any, Z: Any) -> Any:
+        # sigma(z) = exp(-softplus(-z)): no overflow warning at z = -1000.
+        return xp.exp(-xp.logaddexp(xp.zeros_like(Z), -Z))
+
+    def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        return xp.sum(xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z, axis=-1)
+
+    def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        return self.inverse_link(xp, Z) - Y
+
+
+@hookimpl
+def anyglm_register_models(register: Any) -> None:
+    register(Logistic())
