@@ -37,14 +37,6 @@ class ArrayApiStrictBackend(Backend):
 
         return array_api_strict
 
-    def library_version(self) -> str | None:
-        from importlib import metadata
-
-        try:
-            return metadata.version("array-api-strict")
-        except metadata.PackageNotFoundError:
-            return None
-
     def devices(self) -> list[Any]:
         info = self.xp.__array_namespace_info__()
         return [d for d in info.devices() if _device_name(d) not in _SKIPPED]

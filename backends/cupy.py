@@ -7,11 +7,14 @@ unavailable with the reason.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import sys
 from typing import Any
 
 import numpy as np
 from anyglm.backend import Backend
+from anyglm.errors import BackendUnavailableError
 from anyglm.hookspecs import hookimpl
 
 
@@ -25,21 +28,16 @@ class CupyBackend(Backend):
     def _probe(self) -> str | None:
         if importlib.util.find_spec("cupy") is None:
             return "CuPy is not installed"
-        try:
-            import cupy
-        except Exception as exc:  # a broken CUDA install surfaces here
-            return f"CuPy failed to import: {type(exc).__name__}: {exc}"
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as exc:  # no driver, no device, or a driver too old
-            return f"no usable CUDA GPU: {type(exc).__name__}: {exc}"
-        if count < 1:
-            return "no CUDA GPU found"
-        return None
+        # Ask the CUDA driver directly: listing backends must not import CuPy.
+        return _cuda_driver_problem()
 
     def _load_namespace(self) -> Any:
-        import array_api_compat.cupy as xp
-
+        try:
+            import array_api_compat.cupy as xp
+        except Exception as exc:  # a broken CUDA toolkit surfaces only on import
+            raise BackendUnavailableError(
+                f"backend 'cupy' failed to import CuPy: {type(exc).__name__}: {exc}"
+            ) from exc
         return xp
 
     def devices(self) -> list[Any]:
@@ -66,6 +64,25 @@ class CupyBackend(Backend):
 
     def device_of(self, x: Any) -> Any:
         return x.device
+
+
+def _cuda_driver_problem() -> str | None:
+    """``None`` when the CUDA driver loads and sees a GPU, else the reason it does not."""
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return f"no NVIDIA driver found ({name} could not be loaded); CuPy needs an NVIDIA GPU"
+    rc = lib.cuInit(0)
+    if rc != 0:
+        return f"the CUDA driver failed to initialise (cuInit error {rc})"
+    count = ctypes.c_int(0)
+    rc = lib.cuDeviceGetCount(ctypes.byref(count))
+    if rc != 0:
+        return f"the CUDA driver could not count GPUs (cuDeviceGetCount error {rc})"
+    if count.value < 1:
+        return "the CUDA driver sees no GPU"
+    return None
 
 
 @hookimpl

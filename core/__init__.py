@@ -21,6 +21,7 @@ if __name__ != "anyglm":  # the source folder core/ must not be importable as "c
 from . import datasets
 from ._version import __version__
 from .backend import Backend
+from .doctor import compare_backends, doctor
 from .errors import (
     BackendUnavailableError,
     DivergenceError,
@@ -58,7 +59,9 @@ __all__ = [
     "SoftmaxRegression",
     "UnknownNameError",
     "__version__",
+    "compare_backends",
     "datasets",
+    "doctor",
     "get_backend",
     "get_model",
     "hookimpl",

@@ -91,10 +91,14 @@ class Backend:
         return self._xp
 
     def library_version(self) -> str | None:
-        """Version of the array library, or ``None`` when it is not installed."""
+        """Version of the array library, or ``None`` when it is not installed.
+
+        Read from the installed distribution (``cupy-cuda12x`` provides
+        ``cupy``), so asking never imports the library.
+        """
         from importlib import metadata
 
-        for dist in (self.name, self.name.replace("_", "-")):
+        for dist in _distributions().get(self.modules[0] if self.modules else self.name, []):
             try:
                 return metadata.version(dist)
             except metadata.PackageNotFoundError:
@@ -168,6 +172,13 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    from importlib import metadata
+
+    return dict(metadata.packages_distributions())
 
 
 def dtype_name(dtype: Any) -> str:

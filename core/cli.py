@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("backends", help="list backends, their availability and devices")
     sub.add_parser("models", help="list models")
     sub.add_parser("datasets", help="list shipped data sets")
+    d = sub.add_parser("doctor", help="backends, models, versions and plugins that failed to load")
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
 
@@ -122,11 +124,41 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    cells = [[str(r.get(c, "")) if r.get(c) is not None else "" for c in columns] for r in rows]
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(v) for v in value)
+        return str(value)
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    from .doctor import doctor
+
+    report = doctor()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"anyglm {report['anyglm']} on Python {report['python']} ({report['platform']})")
+    print("libraries: " + ", ".join(f"{k} {v}" for k, v in report["libraries"].items()))
+    print("\nbackends:")
+    _table(
+        report["backends"],
+        ["name", "available", "version", "dtypes", "devices", "origin", "reason"],
+    )
+    print("\nmodels:")
+    _table(report["models"], ["name", "task", "origin"])
+    print("\nplugins that failed to load:" + ("" if report["failed_plugins"] else " none"))
+    for f in report["failed_plugins"]:
+        print(f"  {f['name']} ({f['origin']}): {f['error']}")
+    if report["disabled_plugins"]:
+        print("disabled by ANYGLM_DISABLE_PLUGINS: " + ", ".join(report["disabled_plugins"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "models":
             _table(registry.list_models(), ["name", "task", "description", "origin"])
+        elif args.command == "doctor":
+            _doctor(args)
         elif args.command == "datasets":
             _table(
                 [{"name": k, "description": v} for k, v in datasets.DATASETS.items()],

@@ -1,0 +1,147 @@
+"""Diagnostics: what anyglm found on this machine, and whether backends agree."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from ._version import __version__
+
+__all__ = ["compare_backends", "doctor"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def doctor() -> dict[str, Any]:
+    """Report every backend, model and failed plugin, with versions.
+
+    Returns
+    -------
+    dict
+        ``anyglm``, ``python``, ``platform``, ``libraries`` (versions of the
+        runtime dependencies), ``backends`` and ``models`` (as
+        :func:`list_backends` and :func:`list_models` give them),
+        ``failed_plugins`` (name, origin, error) and ``disabled_plugins``.
+
+    Examples
+    --------
+    >>> import anyglm
+    >>> report = anyglm.doctor()
+    >>> report["anyglm"] == anyglm.__version__, "numpy" in report["libraries"]
+    (True, True)
+    """
+    state = registry.plugin_state()
+    return {
+        "anyglm": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "libraries": {d: _version(d) for d in ("numpy", "array-api-compat", "pluggy")},
+        "backends": registry.list_backends(),
+        "models": registry.list_models(),
+        "failed_plugins": [
+            {
+                "name": f.name,
+                "origin": f.origin,
+                "error": f"{type(f.error).__name__}: {f.error}",
+            }
+            for f in state.failures
+        ],
+        "disabled_plugins": list(state.disabled),
+    }
+
+
+def compare_backends(
+    model: str,
+    X: Any,
+    y: Any,
+    backends: Sequence[str] | None = None,
+    *,
+    reference: str = "numpy",
+    dtype: str = "float64",
+    random_state: int = 0,
+    **params: Any,
+) -> dict[str, dict[str, Any]]:
+    """Train one configuration with one seed on several backends and compare.
+
+    Parameters
+    ----------
+    model : str
+        Model name.
+    X, y : array-like
+        Training data (any namespace; it is copied to each backend).
+    backends : sequence of str, optional
+        Backends to compare; default: every available backend.
+    reference : str, default="numpy"
+        The backend the others are compared with.
+    dtype : {"float32", "float64"}
+    random_state : int
+        Seed shared by every run, so each backend sees the same minibatches.
+    **params
+        Further :class:`Estimator` parameters (``epochs``, ``learning_rate``, ...).
+
+    Returns
+    -------
+    dict
+        For each backend: ``available`` and ``reason``, and when it ran,
+        ``max_param_diff`` (largest absolute difference of ``coef_`` and
+        ``intercept_`` from the reference) and ``max_prediction_diff`` (of
+        ``decision_function`` on ``X``).
+
+    Examples
+    --------
+    >>> import numpy as np, anyglm
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> out = anyglm.compare_backends("logistic", X, y, ["numpy", "array_api_strict"], epochs=3)
+    >>> out["array_api_strict"]["max_param_diff"] < 1e-12
+    True
+    """
+    from .estimators import Estimator, _owner
+    from .validation import to_host
+
+    X_host = to_host(X, "X", _owner(X))
+    y_host = to_host(y, "y", _owner(y))
+    names = (
+        list(backends)
+        if backends is not None
+        else [b["name"] for b in registry.list_backends() if b["available"]]
+    )
+    if reference not in names:
+        names.insert(0, reference)
+
+    def run(name: str) -> tuple[np.ndarray, np.ndarray]:
+        be = registry.get_backend(name)
+        est = Estimator(model, backend=name, dtype=dtype, random_state=random_state, **params)
+        est.fit(be.from_numpy(X_host, dtype=dtype), y_host)
+        theta = np.concatenate(
+            [np.ravel(be.to_numpy(est.coef_)), np.ravel(be.to_numpy(est.intercept_))]
+        )
+        pred = be.to_numpy(est.decision_function(be.from_numpy(X_host, dtype=dtype)))
+        return theta.astype(np.float64), pred.astype(np.float64)
+
+    ref_theta, ref_pred = run(reference)
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        be = registry.get_backend(name)
+        if not be.is_available():
+            out[name] = {"available": False, "reason": be.unavailable_reason}
+            continue
+        theta, pred = (ref_theta, ref_pred) if name == reference else run(name)
+        out[name] = {
+            "available": True,
+            "reason": None,
+            "max_param_diff": float(np.max(np.abs(theta - ref_theta))),
+            "max_prediction_diff": float(np.max(np.abs(pred - ref_pred))),
+        }
+    return out
