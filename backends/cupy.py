@@ -29,7 +29,12 @@ class CupyBackend(Backend):
         if importlib.util.find_spec("cupy") is None:
             return "CuPy is not installed"
         # Ask the CUDA driver directly: listing backends must not import CuPy.
-        return _cuda_driver_problem()
+        return _cuda_driver()[1]
+
+    def describe_devices(self) -> list[str]:
+        if not self.is_available():
+            return []
+        return [f"cuda:{i}" for i in range(_cuda_driver()[0])]
 
     def _load_namespace(self) -> Any:
         try:
@@ -66,23 +71,23 @@ class CupyBackend(Backend):
         return x.device
 
 
-def _cuda_driver_problem() -> str | None:
-    """``None`` when the CUDA driver loads and sees a GPU, else the reason it does not."""
+def _cuda_driver() -> tuple[int, str | None]:
+    """Number of GPUs the CUDA driver sees, and the reason when it is none."""
     name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
     try:
         lib = ctypes.CDLL(name)
     except OSError:
-        return f"no NVIDIA driver found ({name} could not be loaded); CuPy needs an NVIDIA GPU"
+        return 0, f"no NVIDIA driver found ({name} could not be loaded); CuPy needs an NVIDIA GPU"
     rc = lib.cuInit(0)
     if rc != 0:
-        return f"the CUDA driver failed to initialise (cuInit error {rc})"
+        return 0, f"the CUDA driver failed to initialise (cuInit error {rc})"
     count = ctypes.c_int(0)
     rc = lib.cuDeviceGetCount(ctypes.byref(count))
     if rc != 0:
-        return f"the CUDA driver could not count GPUs (cuDeviceGetCount error {rc})"
+        return 0, f"the CUDA driver could not count GPUs (cuDeviceGetCount error {rc})"
     if count.value < 1:
-        return "the CUDA driver sees no GPU"
-    return None
+        return 0, "the CUDA driver sees no GPU"
+    return count.value, None
 
 
 @hookimpl

@@ -70,14 +70,21 @@ def _load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     if not args.model:
         raise ValueError("--model is required with --data")
     try:
-        with np.load(args.data, allow_pickle=False) as f:
-            return np.asarray(f["X"]), np.asarray(f["y"]), args.model
+        loaded = np.load(args.data, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"--data: no such file {args.data!r}") from None
-    except KeyError as exc:
-        raise ValueError(f"--data: {args.data!r} has no array {exc}; it needs X and y") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"--data: cannot read {args.data!r} as .npz ({exc})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"--data: {args.data!r} is a single array; save X and y with np.savez")
+    with loaded as f:
+        missing = [k for k in ("X", "y") if k not in f.files]
+        if missing:
+            raise ValueError(
+                f"--data: {args.data!r} has no array {', '.join(map(repr, missing))}; "
+                f"it holds {', '.join(f.files) or 'nothing'} and needs X and y"
+            )
+        return np.asarray(f["X"]), np.asarray(f["y"]), args.model
 
 
 def _train(args: argparse.Namespace) -> int:

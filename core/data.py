@@ -29,7 +29,7 @@ class ArraySource:
     >>> X = np.arange(5.0).reshape(5, 1)
     >>> src = ArraySource(anyglm.get_backend("numpy"), X, X)
     >>> [xb[:, 0].tolist() for xb, _, _ in src.epoch(np.random.default_rng(0), 2, True)]
-    [[4.0, 2.0], [1.0, 3.0], [0.0]]
+    [[2.0, 4.0], [3.0, 0.0], [1.0]]
 
     Parameters
     ----------

@@ -117,7 +117,7 @@ class Estimator:
     >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
     >>> est = anyglm.Estimator("linear", batch_size=4, learning_rate=0.3, epochs=500,
     ...                        alpha=0.0, random_state=0).fit(X, 2 * X[:, 0] + 1)
-    >>> np.round(float(est.coef_[0]), 3), np.round(float(est.intercept_), 3)
+    >>> round(float(est.coef_[0]), 3), round(float(est.intercept_), 3)
     (2.0, 1.0)
     """
 
@@ -309,8 +309,8 @@ class Estimator:
         >>> X, y = anyglm.datasets.load_dataset("breast_cancer")
         >>> Xs = anyglm.datasets.standardize(X)[0]
         >>> clf = anyglm.LogisticRegression(epochs=5, random_state=0).fit(Xs, y)
-        >>> list(clf.classes_)
-        ['benign', 'malignant']
+        >>> clf.classes_.tolist()
+        [0, 1]
         """
         model = self._get_model()
         hp = check_hyperparameters(
@@ -443,7 +443,8 @@ class Estimator:
                     f"model {model.name!r} is binary but y has {k} classes; "
                     "use SoftmaxRegression (model='softmax') for more than two classes"
                 )
-            return self._encode_targets(model, y, n, classes_, "y"), classes_, 1
+            # Classifiers keep sklearn's (n_outputs, n_features) coef_, binary included.
+            return self._encode_targets(model, y, n, classes_, "y"), classes_, 2
         y64 = check_targets(y, n)
         self._n_targets = 1 if y64.ndim == 1 else y64.shape[1]
         model.check_targets(y64.reshape(n, -1))
@@ -590,6 +591,7 @@ class Estimator:
         >>> clf.fit([[-1.0], [1.0]], [0, 1]).predict_proba([[0.0]]).round(3).tolist()
         [[0.5, 0.5]]
         """
+        self._check_fitted()
         model = self._model_obj
         if model.task != "classification":
             raise AttributeError(

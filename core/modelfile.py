@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,7 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
             raise ModelFileError(
                 f"{spath!r} is not an anyglm model file (no metadata.json)"
             ) from None
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
             raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ModelFileError(f"{spath!r} is not an anyglm model file (format field missing)")
@@ -200,7 +201,7 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
             classes = (
                 _read_array(zf, "classes.npy", spath) if "classes.npy" in zf.namelist() else None
             )
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
             raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
     allowed: dict[str, type[estimators.Estimator]] = {
         "Estimator": estimators.Estimator,
@@ -208,16 +209,28 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
         "LogisticRegression": estimators.LogisticRegression,
         "SoftmaxRegression": estimators.SoftmaxRegression,
     }
-    try:
-        cls = allowed[meta["estimator"]]
-        d, c = int(meta["n_features_in"]), W.shape[1]
-        if W.ndim != 2 or W.shape[0] != d or b.shape != (c,):
-            raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
-        params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
-        raise ModelFileError(f"{spath!r}: metadata is incomplete or invalid ({exc!r})") from None
+    required = {
+        "estimator": str,
+        "model": str,
+        "params": dict,
+        "n_features_in": int,
+        "history": dict,
+        "dtype": str,
+    }
+    for key, kind in required.items():
+        if not isinstance(meta.get(key), kind):
+            raise ModelFileError(
+                f"{spath!r}: metadata field {key!r} is missing or not a {kind.__name__}"
+            )
+    if meta["estimator"] not in allowed:
+        raise ModelFileError(f"{spath!r}: unknown estimator class {meta['estimator']!r}")
+    cls = allowed[meta["estimator"]]
+    d = meta["n_features_in"]
+    if W.ndim != 2 or W.shape[0] != d or b.shape != (W.shape[1],):
+        raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
+    if W.dtype.kind != "f" or b.dtype.kind != "f":
+        raise ModelFileError(f"{spath!r}: parameters are not floating point")
+    params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
     est = cls(**params)
     if backend is None:
         saved = meta.get("backend", "numpy")

@@ -66,7 +66,16 @@ BUILTIN = "anyglm (built-in)"
 
 
 class PluginWarning(UserWarning):
-    """A plugin was skipped or overridden; the message names it."""
+    """A plugin was skipped or overridden; the message names it.
+
+    Examples
+    --------
+    >>> import warnings, anyglm
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", anyglm.PluginWarning)  # fail on any broken plugin
+    ...     anyglm.reload_plugins()
+    ...     names = [m["name"] for m in anyglm.list_models()]
+    """
 
 
 @dataclass(frozen=True)
@@ -151,11 +160,12 @@ class PluginState:
             metadata.entry_points(group=ENTRY_POINT_GROUP),
             key=lambda ep: (_dist_name(ep), ep.name),
         )
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for ep in eps:
-            if ep.name in seen:  # the same distribution found twice on sys.path
+            key = (_dist_name(ep), ep.name)
+            if key in seen:  # the same distribution found twice on sys.path
                 continue
-            seen.add(ep.name)
+            seen.add(key)
             if ep.name in self.blocked:
                 self.disabled.append(ep.name)
                 continue
@@ -168,7 +178,9 @@ class PluginState:
         try:
             plugin = load()
             _check_hook_names(plugin)
-            self.pm.register(plugin, name=name)  # validates hook signatures
+            # Entry-point names are unique per distribution only; the origin makes
+            # the pluggy name unique. Registering validates hook signatures.
+            self.pm.register(plugin, name=f"{origin}: {name}")
             registered.append(plugin)
             for caller in self.pm.get_hookcallers(plugin) or []:
                 if not caller.has_spec():
@@ -286,7 +298,14 @@ def reload_plugins() -> None:
 
 
 def plugin_failures() -> list[PluginFailure]:
-    """Plugins that failed to load, with their errors."""
+    """Plugins that failed to load, with their errors.
+
+    Examples
+    --------
+    >>> import anyglm
+    >>> [f.name for f in anyglm.plugin_failures()]  # none on a clean install
+    []
+    """
     return list(plugin_state().failures)
 
 

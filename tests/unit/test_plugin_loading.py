@@ -1,0 +1,518 @@
+"""Plugin discovery with fake installed distributions (issue 2, "Plugins").
+
+Every test builds real ``*.dist-info`` folders with an ``entry_points.txt`` in a
+temporary folder on ``sys.path``, so ``importlib.metadata`` finds them exactly
+as it finds a pip-installed plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyglm
+import numpy as np
+import pytest
+from anyglm.errors import BackendUnavailableError, PluginLoadError, UnknownNameError
+
+# A model plugin module; ``{name}`` is the model name it registers.
+MODEL_PLUGIN = '''
+from typing import Any
+
+import anyglm
+
+
+class HalfSquare(anyglm.Model):
+    """Least squares, as a third-party plugin would write it."""
+
+    name = "{name}"
+    task = "regression"
+    description = "third-party least squares"
+
+    def inverse_link(self, xp: Any, Z: Any) -> Any:
+        return Z
+
+    def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        R = Z - Y
+        return 0.5 * xp.sum(R * R, axis=-1)
+
+    def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
+        return Z - Y
+
+
+@anyglm.hookimpl
+def anyglm_register_models(register):
+    register(HalfSquare())
+'''
+
+
+class FakeSite:
+    """Writes importable modules and dist-info folders under a folder on ``sys.path``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules: list[str] = []
+        self.paths: list[str] = []
+        self.add_path(root)
+
+    def add_path(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        sys.path.insert(0, str(folder))
+        self.paths.append(str(folder))
+        importlib.invalidate_caches()
+        return folder
+
+    def install(
+        self,
+        dist: str,
+        plugins: dict[str, tuple[str, str]],
+        *,
+        version: str = "1.0",
+        folder: Path | None = None,
+    ) -> None:
+        """Install distribution ``dist``: entry point name -> (module name, module source)."""
+        where = self.root if folder is None else folder
+        info = where / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8"
+        )
+        lines = ["[anyglm.plugins]"]
+        for ep_name, (module, source) in plugins.items():
+            (where / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+            self.modules.append(module)
+            lines.append(f"{ep_name} = {module}")
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        importlib.invalidate_caches()
+
+    def cleanup(self) -> None:
+        for path in self.paths:
+            while path in sys.path:
+                sys.path.remove(path)
+        for module in self.modules:
+            sys.modules.pop(module, None)
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    monkeypatch.delenv("ANYGLM_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("ANYGLM_DISABLE_PLUGINS", raising=False)
+    fake = FakeSite(tmp_path / "site")
+    anyglm.reload_plugins()
+    try:
+        yield fake
+    finally:
+        fake.cleanup()
+        anyglm.reload_plugins()  # later lookups rediscover the normal plugins
+
+
+def load_quietly() -> list[warnings.WarningMessage]:
+    """Trigger plugin loading; return the warnings it emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        anyglm.list_models()
+    return list(caught)
+
+
+def plugin_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, anyglm.PluginWarning)]
+
+
+def models() -> dict[str, dict]:
+    return {m["name"]: m for m in anyglm.list_models()}
+
+
+def backends() -> dict[str, dict]:
+    return {b["name"]: b for b in anyglm.list_backends()}
+
+
+# -- a working plugin ------------------------------------------------------------------------------
+
+
+def test_third_party_model_is_listed_and_trains(site: FakeSite) -> None:
+    site.install("fake-good", {"good": ("fakeglm_good", MODEL_PLUGIN.format(name="halfsquare"))})
+    caught = load_quietly()
+    assert plugin_warnings(caught) == []
+    info = models()
+    assert info["halfsquare"]["origin"] == "fake-good 1.0"
+    assert info["halfsquare"]["task"] == "regression"
+    assert info["softmax"]["origin"] == "anyglm (built-in)"
+    assert type(anyglm.get_model("halfsquare")).__module__ == "fakeglm_good"
+    assert anyglm.plugin_failures() == []
+
+    X = np.linspace(-1.0, 1.0, 16).reshape(-1, 1)
+    y = 3.0 * X[:, 0] - 1.0
+    est = anyglm.Estimator(
+        model="halfsquare",
+        batch_size=16,
+        learning_rate=0.5,
+        epochs=400,
+        alpha=0.0,
+        random_state=0,
+    ).fit(X, y)
+    assert est.score(X, y) > 0.999
+    np.testing.assert_allclose(float(est.coef_[0]), 3.0, atol=1e-3)
+    np.testing.assert_allclose(float(est.intercept_), -1.0, atol=1e-3)
+
+
+def test_third_party_backend_is_listed_with_its_origin(site: FakeSite) -> None:
+    source = """
+    import anyglm
+    from anyglm.backends.numpy import NumpyBackend
+
+
+    class Shadow(NumpyBackend):
+        name = "shadow_numpy"
+        modules = ()
+
+
+    @anyglm.hookimpl
+    def anyglm_register_backends(register):
+        register(Shadow())
+    """
+    site.install("fake-backend", {"shadow": ("fakeglm_backend", source)}, version="2.3")
+    assert plugin_warnings(load_quietly()) == []
+    row = backends()["shadow_numpy"]
+    assert row["origin"] == "fake-backend 2.3"
+    assert row["available"] is True
+    assert row["dtypes"] == ["float32", "float64"]
+    assert anyglm.get_backend("shadow_numpy").name == "shadow_numpy"
+
+
+# -- broken plugins --------------------------------------------------------------------------------
+
+
+def test_plugin_that_fails_to_import_is_skipped_with_its_cause(site: FakeSite) -> None:
+    site.install("fake-good", {"good": ("fakeglm_good2", MODEL_PLUGIN.format(name="halfsquare"))})
+    site.install(
+        "fake-broken",
+        {"brokenmodel": ("fakeglm_broken", "raise RuntimeError('boom from fakeglm_broken')\n")},
+    )
+    with pytest.warns(anyglm.PluginWarning) as record:
+        names = [m["name"] for m in anyglm.list_models()]
+    messages = [str(w.message) for w in record]
+    assert any(
+        "brokenmodel" in m and "fake-broken 1.0" in m and "boom from fakeglm_broken" in m
+        for m in messages
+    ), messages
+    # the others keep working
+    assert {"linear", "logistic", "softmax", "halfsquare"} <= set(names)
+    assert anyglm.get_model("softmax").name == "softmax"
+
+    failures = anyglm.plugin_failures()
+    assert [(f.name, f.origin) for f in failures] == [("brokenmodel", "fake-broken 1.0")]
+    original = failures[0].error
+    assert isinstance(original, RuntimeError)
+    assert str(original) == "boom from fakeglm_broken"
+
+    with pytest.raises(PluginLoadError, match="brokenmodel") as excinfo:
+        anyglm.get_model("brokenmodel")
+    assert excinfo.value.__cause__ is original
+    assert "fake-broken 1.0" in str(excinfo.value)
+
+
+def test_plugin_with_a_missing_dependency(site: FakeSite) -> None:
+    site.install(
+        "fake-needs-dep",
+        {"needsdep": ("fakeglm_needsdep", "import anyglm_fake_dependency_not_installed\n")},
+    )
+    caught = load_quietly()
+    assert any("needsdep" in m and "fake-needs-dep" in m for m in plugin_warnings(caught))
+    with pytest.raises(PluginLoadError) as excinfo:
+        anyglm.get_backend("needsdep")
+    assert isinstance(excinfo.value.__cause__, ModuleNotFoundError)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["register, extra", "reg"],
+    ids=["extra-arg", "wrong-arg-name"],
+)
+def test_hook_with_a_wrong_signature_is_skipped(site: FakeSite, signature: str) -> None:
+    source = MODEL_PLUGIN.format(name="badsig").replace(
+        "def anyglm_register_models(register):\n    register(HalfSquare())",
+        f"def anyglm_register_models({signature}):\n    pass",
+    )
+    assert f"anyglm_register_models({signature})" in source
+    site.install("fake-badsig", {"badsig": ("fakeglm_badsig", source)})
+    caught = load_quietly()
+    messages = plugin_warnings(caught)
+    assert any("badsig" in m and "fake-badsig 1.0" in m for m in messages), messages
+    assert "badsig" not in models()
+    assert [f.name for f in anyglm.plugin_failures()] == ["badsig"]
+    with pytest.raises(PluginLoadError):
+        anyglm.get_model("badsig")
+
+
+@pytest.mark.parametrize("marked", [True, False], ids=["with-hookimpl", "without-hookimpl"])
+def test_misspelled_hook_name_is_reported(site: FakeSite, marked: bool) -> None:
+    marker = "@anyglm.hookimpl\n" if marked else ""
+    source = MODEL_PLUGIN.format(name="typo_ok") + (
+        f"\n\n{marker}def anyglm_register_modles(register):\n    pass\n"
+    )
+    site.install("fake-typo", {"typo": ("fakeglm_typo", source)})
+    messages = plugin_warnings(load_quietly())
+    assert any(
+        "typo" in m and "fake-typo 1.0" in m and "anyglm_register_modles" in m for m in messages
+    ), messages
+    # the whole plugin is skipped, including its correctly spelled hook
+    assert "typo_ok" not in models()
+    failure = anyglm.plugin_failures()[0]
+    assert failure.name == "typo"
+    assert "anyglm_register_models" in str(failure.error)  # the suggestion
+
+
+def test_plugin_raising_in_its_hook_loses_its_partial_registrations(site: FakeSite) -> None:
+    source = (
+        MODEL_PLUGIN.format(name="partial_model").replace(
+            "    register(HalfSquare())", "    register(HalfSquare())\n    raise KeyError('late')"
+        )
+        + """
+
+from anyglm.backends.numpy import NumpyBackend
+
+
+class PartialBackend(NumpyBackend):
+    name = "partial_backend"
+    modules = ()
+
+
+@anyglm.hookimpl
+def anyglm_register_backends(register):
+    register(PartialBackend())
+"""
+    )
+    assert "raise KeyError('late')" in source
+    site.install("fake-partial", {"partial": ("fakeglm_partial", source)})
+    messages = plugin_warnings(load_quietly())
+    assert any("partial" in m and "fake-partial 1.0" in m for m in messages), messages
+    assert "partial_model" not in models()
+    assert "partial_backend" not in backends()
+    failure = anyglm.plugin_failures()[0]
+    assert isinstance(failure.error, KeyError)
+    with pytest.raises(UnknownNameError):
+        anyglm.get_model("partial_model")
+
+
+def test_registering_a_non_model_is_a_failure(site: FakeSite) -> None:
+    source = """
+    import anyglm
+
+
+    @anyglm.hookimpl
+    def anyglm_register_models(register):
+        register("softmax")
+    """
+    site.install("fake-notamodel", {"notamodel": ("fakeglm_notamodel", source)})
+    messages = plugin_warnings(load_quietly())
+    assert any("notamodel" in m and "anyglm.Model" in m for m in messages), messages
+    assert isinstance(anyglm.plugin_failures()[0].error, TypeError)
+
+
+# -- name conflicts --------------------------------------------------------------------------------
+
+
+def test_builtin_wins_over_third_party(site: FakeSite) -> None:
+    site.install(
+        "aaa-shadow", {"shadowsoftmax": ("fakeglm_shadow", MODEL_PLUGIN.format(name="softmax"))}
+    )
+    with pytest.warns(anyglm.PluginWarning, match="softmax") as record:
+        anyglm.list_models()
+    text = " ".join(str(w.message) for w in record)
+    assert "shadowsoftmax" in text
+    assert "aaa-shadow 1.0" in text
+    assert "anyglm (built-in)" in text
+    assert models()["softmax"]["origin"] == "anyglm (built-in)"
+    assert type(anyglm.get_model("softmax")).__module__ == "anyglm.plugins.softmax"
+    assert anyglm.plugin_failures() == []  # overridden, not failed
+
+
+@pytest.mark.parametrize("zzz_first_on_path", [True, False])
+def test_between_third_parties_the_first_distribution_name_wins(
+    site: FakeSite, zzz_first_on_path: bool
+) -> None:
+    first = site.add_path(site.root.parent / "first")
+    second = site.add_path(site.root.parent / "second")  # now ahead of "first" on sys.path
+    zzz_dir, aaa_dir = (second, first) if zzz_first_on_path else (first, second)
+    site.install(
+        "zzz-dist",
+        {"zzzplug": ("fakeglm_zzz", MODEL_PLUGIN.format(name="dup"))},
+        folder=zzz_dir,
+    )
+    site.install(
+        "aaa-dist",
+        {"aaaplug": ("fakeglm_aaa", MODEL_PLUGIN.format(name="dup"))},
+        folder=aaa_dir,
+    )
+    with pytest.warns(anyglm.PluginWarning, match="dup") as record:
+        anyglm.list_models()
+    text = " ".join(str(w.message) for w in record)
+    assert "zzzplug" in text and "zzz-dist 1.0" in text and "aaa-dist 1.0" in text
+    assert models()["dup"]["origin"] == "aaa-dist 1.0"
+    assert type(anyglm.get_model("dup")).__module__ == "fakeglm_aaa"
+
+
+def test_two_distributions_may_use_the_same_entry_point_name(site: FakeSite) -> None:
+    # Entry-point names are chosen by each distribution independently; a common
+    # name such as "models" must not make one plugin disappear.
+    site.install("one-dist", {"models": ("fakeglm_one", MODEL_PLUGIN.format(name="one_model"))})
+    site.install("two-dist", {"models": ("fakeglm_two", MODEL_PLUGIN.format(name="two_model"))})
+    caught = load_quietly()
+    info = models()
+    assert info["one_model"]["origin"] == "one-dist 1.0"
+    assert info["two_model"]["origin"] == "two-dist 1.0", plugin_warnings(caught)
+
+
+# -- environment variables -------------------------------------------------------------------------
+
+
+def test_strict_mode_turns_a_failure_into_an_error(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.install(
+        "fake-broken", {"brokenstrict": ("fakeglm_strict", "raise OSError('strict boom')\n")}
+    )
+    monkeypatch.setenv("ANYGLM_STRICT_PLUGINS", "1")
+    anyglm.reload_plugins()
+    with pytest.raises(PluginLoadError, match="brokenstrict") as excinfo:
+        anyglm.list_models()
+    assert isinstance(excinfo.value.__cause__, OSError)
+    assert str(excinfo.value.__cause__) == "strict boom"
+    assert "fake-broken 1.0" in str(excinfo.value)
+    # a false value keeps the default (warn and skip)
+    monkeypatch.setenv("ANYGLM_STRICT_PLUGINS", "0")
+    anyglm.reload_plugins()
+    assert any("brokenstrict" in m for m in plugin_warnings(load_quietly()))
+
+
+def test_disable_skips_an_entry_point(site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    site.install(
+        "fake-broken", {"brokendisabled": ("fakeglm_disabled", "raise RuntimeError('x')\n")}
+    )
+    site.install("fake-good", {"good": ("fakeglm_good3", MODEL_PLUGIN.format(name="halfsquare"))})
+    monkeypatch.setenv("ANYGLM_DISABLE_PLUGINS", "brokendisabled, good")
+    anyglm.reload_plugins()
+    caught = load_quietly()
+    assert plugin_warnings(caught) == []
+    assert anyglm.plugin_failures() == []
+    assert "halfsquare" not in models()
+    assert "fakeglm_disabled" not in sys.modules  # never imported
+    assert "softmax" in models()
+
+
+@pytest.mark.parametrize("value", ["cupy", "anyglm.backends.cupy"])
+def test_disable_a_builtin(site: FakeSite, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("ANYGLM_DISABLE_PLUGINS", value)
+    anyglm.reload_plugins()
+    names = set(backends())
+    assert "cupy" not in names
+    assert {"numpy", "array_api_strict"} <= names
+    with pytest.raises(UnknownNameError, match="cupy"):
+        anyglm.get_backend("cupy")
+
+
+# -- lookups ---------------------------------------------------------------------------------------
+
+
+def test_unknown_model_lists_known_names_and_suggests(site: FakeSite) -> None:
+    with pytest.raises(UnknownNameError) as excinfo:
+        anyglm.get_model("sofmax")
+    message = str(excinfo.value)
+    assert "linear, logistic, softmax" in message
+    assert "Did you mean 'softmax'?" in message
+    assert isinstance(excinfo.value, ValueError)
+    assert isinstance(excinfo.value, KeyError)
+
+
+def test_unknown_backend_lists_known_names_and_suggests(site: FakeSite) -> None:
+    with pytest.raises(UnknownNameError) as excinfo:
+        anyglm.get_backend("nunpy")
+    message = str(excinfo.value)
+    for name in ("array_api_strict", "cupy", "numpy"):
+        assert name in message
+    assert "Did you mean 'numpy'?" in message
+    with pytest.raises(UnknownNameError) as excinfo:
+        anyglm.get_backend("tensorflow")
+    assert "Did you mean" not in str(excinfo.value)
+
+
+def test_unknown_name_mentions_failed_plugins(site: FakeSite) -> None:
+    site.install("fake-broken", {"brokenhint": ("fakeglm_hint", "raise RuntimeError('hint')\n")})
+    load_quietly()
+    with pytest.raises(UnknownNameError, match="brokenhint"):
+        anyglm.get_model("something_else")
+
+
+def test_estimator_with_unknown_model() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'logistic'"):
+        anyglm.Estimator(model="logistc").fit([[0.0], [1.0]], [0, 1])
+
+
+# -- the cupy backend without CuPy -----------------------------------------------------------------
+
+
+def _cupy_installed() -> bool:
+    return importlib.util.find_spec("cupy") is not None
+
+
+@pytest.mark.skipif(_cupy_installed(), reason="checks the listing on a machine without CuPy")
+def test_cupy_is_listed_unavailable_with_a_reason() -> None:
+    anyglm.reload_plugins()
+    row = backends()["cupy"]
+    assert row["available"] is False
+    assert isinstance(row["reason"], str) and "CuPy" in row["reason"]
+    assert row["devices"] == [] and row["dtypes"] == []
+    assert row["origin"] == "anyglm (built-in)"
+    be = anyglm.get_backend("cupy")
+    with pytest.raises(BackendUnavailableError, match="cupy"):
+        be.require()
+    with pytest.raises(BackendUnavailableError, match="not available"):
+        anyglm.Estimator(model="linear", backend="cupy").fit([[0.0], [1.0]], [0.0, 1.0])
+
+
+def _list_in_subprocess(code: str, pythonpath: Path | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANYGLM_")}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return out.stdout.split()
+
+
+def test_listing_backends_does_not_import_cupy() -> None:
+    code = (
+        "import sys, anyglm\n"
+        "before = 'cupy' in sys.modules\n"
+        "rows = anyglm.list_backends()\n"
+        "assert 'cupy' in [r['name'] for r in rows]\n"
+        "print(before, 'cupy' in sys.modules)\n"
+    )
+    assert _list_in_subprocess(code) == ["False", "False"]
+    # in this process too, when cupy was not imported already
+    if "cupy" not in sys.modules:
+        anyglm.reload_plugins()
+        anyglm.list_backends()
+        assert "cupy" not in sys.modules
+
+
+def test_listing_an_available_cupy_does_not_import_it(tmp_path: Path) -> None:
+    # Simulate a machine with CuPy installed and a GPU: a stand-in "cupy" package is
+    # findable and the driver probe reports a GPU. Listing must still not import CuPy.
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text("IMPORTED = True\n", encoding="utf-8")
+    code = (
+        "import sys, anyglm\n"
+        "import anyglm.backends.cupy as cb\n"
+        "cb._cuda_driver = lambda: (1, None)\n"
+        "rows = {r['name']: r for r in anyglm.list_backends()}\n"
+        "print(rows['cupy']['available'], 'cupy' in sys.modules)\n"
+    )
+    assert _list_in_subprocess(code, tmp_path) == ["True", "False"]
