@@ -16,6 +16,7 @@ import numpy as np
 
 from . import datasets, registry
 from ._version import __version__
+from .errors import PluginLoadError
 from .estimators import Estimator
 
 DEFAULT_MODEL = {
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ["name", "description"],
             )
         return 0
-    except (ValueError, TypeError, ArithmeticError, OSError) as exc:
+    except (ValueError, TypeError, ArithmeticError, OSError, PluginLoadError) as exc:
         if args.debug:
             raise
         print(f"anyglm: error: {exc}", file=sys.stderr)

@@ -49,6 +49,14 @@ def _float_dtype_of(x: Any) -> str | None:
     return None
 
 
+def _pick_dtype(be: Backend, device: Any, requested: str | None, x: Any) -> str:
+    """The requested dtype, else the input's float dtype where the device supports it."""
+    if requested is not None:
+        return requested
+    dt = _float_dtype_of(x) or be.default_dtype(device)
+    return dt if dt in be.float_dtypes(device) else be.default_dtype(device)
+
+
 class Estimator:
     """A generalised linear model trained by minibatch SGD with L2 regularisation.
 
@@ -251,10 +259,13 @@ class Estimator:
         owner = _owner(X)
         if owner is be:
             xp = be.xp
-            check_device_features(xp, X, name)
+            if isinstance(X, np.ndarray):
+                check_features(X, name)  # host data: the detailed messages, no copy
+            else:
+                check_device_features(xp, X, name)
             src = be.device_of(X)
             dev = src if device is None else device
-            dt = dtype or _float_dtype_of(X) or be.default_dtype(dev)
+            dt = _pick_dtype(be, dev, dtype, X)
             if dtype_name(X.dtype) != dt:
                 X = xp.astype(X, be.dtype(dt, src))
             if src != dev:
@@ -263,7 +274,7 @@ class Estimator:
         host = to_host(X, name, owner)
         check_features(host, name)
         dev = be.default_device() if device is None else device
-        dt = dtype or _float_dtype_of(host) or be.default_dtype(dev)
+        dt = _pick_dtype(be, dev, dtype, host)
         return be.from_numpy(host, dtype=dt, device=dev), dt, dev
 
     # -- fitting -------------------------------------------------------------------------
@@ -434,7 +445,8 @@ class Estimator:
             k = len(classes_)
             if k < 2:
                 raise ValueError(
-                    f"y has a single class ({classes_[0]!r}); a classifier needs at least two. "
+                    f"y has a single class ({classes_.tolist()[0]!r}); "
+                    "a classifier needs at least two. "
                     "If other classes exist but are absent here, declare them: "
                     "fit(X, y, classes=[...])"
                 )

@@ -10,7 +10,7 @@ check of the parameters, once per epoch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from .glm import linear_predictor, loss_and_gradient
 from .model import Model
 from .optim import add_l2, apply_updates, chain, sgd
 
-__all__ = ["TrainResult", "score_from_logits", "train"]
+__all__ = ["EpochEnd", "TrainResult", "score_from_logits", "train"]
 
 
 @dataclass
@@ -39,6 +39,9 @@ class TrainResult:
     epochs_run: int
     history: dict[str, np.ndarray] = field(default_factory=dict)
     stopped_early: bool = False
+    snapshots: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    #: Epoch at which each configuration diverged (0: never), with ``on_divergence="mask"``.
+    diverged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def score_from_logits(model: Model, xp: Any, Z: Any, Y: Any) -> Any:
@@ -65,17 +68,40 @@ def score_from_logits(model: Model, xp: Any, Z: Any, Y: Any) -> Any:
 
 
 def _per_config(
-    value: float | Sequence[float],
+    value: np.ndarray,
     n_configs: int,
     n_outputs: int,
     backend: Backend,
     dtype: str,
     device: Any,
 ) -> Any:
-    if isinstance(value, (int, float)):
-        return float(value)
     column = np.repeat(np.asarray(value, dtype=np.float64), n_outputs)
     return backend.from_numpy(column, dtype=dtype, device=device)
+
+
+@dataclass
+class EpochEnd:
+    """What an ``on_epoch_end`` callback sees after each epoch.
+
+    ``history`` maps metric names to lists of per-configuration arrays, one
+    per completed epoch (resumed epochs included).
+    """
+
+    epoch: int
+    epochs: int
+    W: Any
+    b: Any
+    rng: np.random.Generator
+    history: dict[str, list[np.ndarray]]
+
+
+def _stale_epochs(monitored: Sequence[float], tol: float) -> int:
+    """Epochs since the monitored loss last improved by more than ``tol``."""
+    best, stale = math.inf, 0
+    for value in monitored:
+        stale = stale + 1 if value > best - tol else 0
+        best = min(best, value)
+    return stale
 
 
 # NumPy's overflow warnings are silenced while training: divergence is detected
@@ -100,27 +126,63 @@ def train(
     validation: tuple[Any, Any] | None = None,
     n_iter_no_change: int | None = None,
     tol: float = 1e-4,
+    start_epoch: int = 0,
+    history: dict[str, list[np.ndarray]] | None = None,
+    on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
+    on_divergence: str = "raise",
+    snapshots: Collection[int] = (),
 ) -> TrainResult:
-    """Run minibatch SGD for up to ``epochs`` epochs.
+    """Run minibatch SGD from epoch ``start_epoch + 1`` up to ``epochs``.
+
+    Parameters
+    ----------
+    learning_rate, alpha : float or sequence of K floats
+        One value, or one per configuration (columns of ``W`` in blocks of ``c``).
+    start_epoch, history
+        Resume after ``start_epoch`` completed epochs whose metrics are in
+        ``history`` (the generator ``rng`` must be in the state it had then).
+    on_epoch_end : callable, optional
+        Called after every epoch with an :class:`EpochEnd`; returning ``True``
+        stops training after that epoch.
+    on_divergence : {"raise", "mask"}
+        ``"raise"``: raise :class:`DivergenceError`. ``"mask"``: freeze each
+        diverged configuration at its last finite parameters, record NaN for its
+        later metrics and keep training the others.
+    snapshots : collection of int
+        Epochs after which ``(W, b)`` is kept in ``TrainResult.snapshots``.
 
     Raises
     ------
     DivergenceError
-        A loss or parameter became non-finite; ``err.last_finite`` holds
-        ``(W, b)`` from the end of the previous epoch and ``err.history`` the
-        history up to it.
+        With ``on_divergence="raise"``: a loss or parameter became non-finite;
+        ``err.last_finite`` holds ``(W, b)`` from the end of the previous epoch
+        and ``err.history`` the history up to it.
     """
+    if on_divergence not in ("raise", "mask"):
+        raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
     xp = backend.xp
     n_outputs = W.shape[1] // n_configs
-    lr = _per_config(learning_rate, n_configs, n_outputs, backend, dtype, device)
-    al = _per_config(alpha, n_configs, n_outputs, backend, dtype, device)
-    opt = chain(add_l2(al, (True, False)), sgd(lr))
+    lr_host = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (n_configs,)).copy()
+    al_host = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_configs,)).copy()
+
+    def make_optimizer() -> Any:
+        if n_configs == 1 and on_divergence == "raise":
+            lr, al = float(lr_host[0]), float(al_host[0])  # scalars: no broadcast cost
+        else:
+            lr = _per_config(lr_host, n_configs, n_outputs, backend, dtype, device)
+            al = _per_config(al_host, n_configs, n_outputs, backend, dtype, device)
+        return chain(add_l2(al, (True, False)), sgd(lr))
+
+    opt = make_optimizer()
     state = opt.init((W, b))
     keys = ["train_loss"] + (["val_loss", "val_score"] if validation is not None else [])
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    best, stale = math.inf, 0
+    rows: dict[str, list[np.ndarray]] = {k: list((history or {}).get(k, [])) for k in keys}
+    diverged_at = np.zeros(n_configs, dtype=np.int64)
+    kept: dict[int, tuple[Any, Any]] = {}
     n = source.n_rows
-    for epoch in range(1, epochs + 1):
+    epoch = start_epoch
+    stopped_early = False
+    for epoch in range(start_epoch + 1, epochs + 1):
         W0, b0 = W, b
         total = xp.zeros((n_configs,), dtype=W.dtype, device=device)
         for Xb, Yb, wb in source.epoch(rng, batch_size, shuffle):
@@ -136,30 +198,55 @@ def train(
             Zv = linear_predictor(xp, Xv, W, b, n_configs)
             vl = xp.mean(model.loss(xp, Zv, xp.expand_dims(Yv, axis=1)), axis=0)
             parts += [vl, score_from_logits(model, xp, Zv, Yv)]
-        check = xp.reshape(xp.sum(W) + xp.sum(b), (1,))
-        host = backend.to_numpy(xp.concat([*parts, check])).astype(np.float64)  # one sync per epoch
-        values = host[:-1].reshape(len(parts), n_configs)
-        if not (np.all(np.isfinite(host[-1:])) and np.all(np.isfinite(values[0]))):
-            history = {k: np.asarray(v) for k, v in rows.items()}
-            err = DivergenceError(
-                f"training diverged in epoch {epoch} of {epochs}: the loss or the parameters "
-                f"became inf or NaN. The parameters from the end of epoch {epoch - 1} are kept. "
-                f"Try a smaller learning_rate (now {learning_rate!r}) or standardise the inputs "
-                f"(e.g. anyglm.datasets.standardize).",
-                epoch=epoch,
-            )
-            err.last_finite = (W0, b0)  # type: ignore[attr-defined]
-            err.history = history  # type: ignore[attr-defined]
-            raise err
+        # Per-configuration parameter sums: non-finite iff some parameter is.
+        d = W.shape[0]
+        wsum = xp.sum(xp.sum(xp.reshape(W, (d, n_configs, n_outputs)), axis=2), axis=0)
+        check = wsum + xp.sum(xp.reshape(b, (n_configs, n_outputs)), axis=1)
+        host = backend.to_numpy(xp.concat([*parts, check])).astype(np.float64)  # one sync
+        values = host.reshape(len(parts) + 1, n_configs)
+        finite = np.isfinite(values[-1]) & np.isfinite(values[0])
+        values = values[:-1]
+        new = ~finite & (diverged_at == 0)
+        if np.any(new):
+            if on_divergence == "raise":
+                err = DivergenceError(
+                    f"training diverged in epoch {epoch} of {epochs}: the loss or the "
+                    f"parameters became inf or NaN. The parameters from the end of epoch "
+                    f"{epoch - 1} are kept. Try a smaller learning_rate (now "
+                    f"{learning_rate!r}) or standardise the inputs "
+                    f"(e.g. anyglm.datasets.standardize).",
+                    epoch=epoch,
+                )
+                err.last_finite = (W0, b0)  # type: ignore[attr-defined]
+                err.history = {k: np.asarray(v) for k, v in rows.items()}  # type: ignore[attr-defined]
+                raise err
+            diverged_at[new] = epoch
+            cols = np.repeat(diverged_at > 0, n_outputs)
+            mask = backend.from_numpy(cols, device=device)
+            W = xp.where(mask, W0, W)
+            b = xp.where(mask, b0, b)
+            lr_host[diverged_at > 0] = 0.0
+            al_host[diverged_at > 0] = 0.0
+            opt = make_optimizer()
+            state = opt.init((W, b))
+        values[:, diverged_at > 0] = np.nan
         for k, v in zip(keys, values, strict=True):
             rows[k].append(v)
+        if epoch in snapshots:
+            kept[epoch] = (W, b)
+        stop = False
+        if on_epoch_end is not None:
+            stop = bool(on_epoch_end(EpochEnd(epoch, epochs, W, b, rng, rows)))
         if n_iter_no_change is not None:
-            monitored = float(values[1 if validation is not None else 0][0])
-            if monitored > best - tol:
-                stale += 1
-            else:
-                stale = 0
-            best = min(best, monitored)
-            if stale >= n_iter_no_change:
-                return TrainResult(W, b, epoch, {k: np.asarray(v) for k, v in rows.items()}, True)
-    return TrainResult(W, b, epochs, {k: np.asarray(v) for k, v in rows.items()})
+            monitored = [
+                float(v[0]) for v in rows["val_loss" if validation is not None else "train_loss"]
+            ]
+            if _stale_epochs(monitored, tol) >= n_iter_no_change:
+                stopped_early = True
+                break
+        if stop:
+            break
+    result = TrainResult(W, b, epoch, {k: np.asarray(v) for k, v in rows.items()}, stopped_early)
+    result.snapshots = kept
+    result.diverged_at = diverged_at
+    return result

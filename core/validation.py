@@ -163,13 +163,20 @@ def check_targets(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
     if y.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}")
     if y.shape[0] != n_rows:
-        raise ValueError(f"{name} has {y.shape[0]} rows but X has {n_rows}; they must match")
+        raise ValueError(
+            f"{name} has {y.shape[0]} rows but {_features_of(name)} has {n_rows}; they must match"
+        )
     if y.ndim == 2 and y.shape[1] == 0:
         raise ValueError(f"{name} has no target columns (shape {y.shape})")
     out = np.asarray(y, dtype=np.float64)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} contains NaN or infinity; remove those samples")
     return out
+
+
+def _features_of(target_name: str) -> str:
+    # "y_val" pairs with "X_val": name the feature array the user passed alongside.
+    return "X" + target_name[1:] if target_name.startswith("y") else "X"
 
 
 def check_labels(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
@@ -181,7 +188,10 @@ def check_labels(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of class labels, got shape {y.shape}")
     if y.shape[0] != n_rows:
-        raise ValueError(f"{name} has {y.shape[0]} labels but X has {n_rows} rows; they must match")
+        raise ValueError(
+            f"{name} has {y.shape[0]} labels but {_features_of(name)} has {n_rows} rows; "
+            "they must match"
+        )
     if y.dtype.kind == "c":
         raise TypeError(f"{name} is complex ({y.dtype}); class labels must be real or strings")
     if y.dtype.kind == "f":
