@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from . import registry
@@ -15,7 +17,7 @@ from .data import ArraySource
 from .errors import DivergenceError, NotFittedError
 from .glm import linear_predictor
 from .model import Model
-from .trainer import train
+from .trainer import EpochEnd, train
 from .validation import (
     check_device_features,
     check_features,
@@ -55,6 +57,23 @@ def _pick_dtype(be: Backend, device: Any, requested: str | None, x: Any) -> str:
         return requested
     dt = _float_dtype_of(x) or be.default_dtype(device)
     return dt if dt in be.float_dtypes(device) else be.default_dtype(device)
+
+
+@dataclass
+class _Prepared:
+    """Checked data on the backend, and what the parameters will belong to."""
+
+    model: Model
+    backend: Backend
+    device: Any
+    dtype: str
+    source: ArraySource
+    validation: tuple[Any, Any] | None
+    classes: np.ndarray | None
+    y_shape: int
+    n_features: int
+    n_outputs: int
+    n_train: int
 
 
 class Estimator:
@@ -269,7 +288,7 @@ class Estimator:
             if dtype_name(X.dtype) != dt:
                 X = xp.astype(X, be.dtype(dt, src))
             if src != dev:
-                X = X.to_device(dev)
+                X = array_api_compat.to_device(X, dev)
             return X, dt, dev
         host = to_host(X, name, owner)
         check_features(host, name)
@@ -287,6 +306,9 @@ class Estimator:
         sample_weight: Any = None,
         classes: Sequence[Hashable] | None = None,
         validation_data: tuple[Any, Any] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume: str | os.PathLike[str] | None = None,
+        callback: Callable[[dict[str, Any]], bool | None] | None = None,
     ) -> Estimator:
         """Train on ``X`` and ``y``.
 
@@ -303,6 +325,18 @@ class Estimator:
             single-class ``y`` is refused unless the classes are declared).
         validation_data : (X_val, y_val), optional
             Scored after every epoch; takes precedence over ``validation_fraction``.
+        checkpoint : path, optional
+            Write the full training state (parameters, epoch, random-generator
+            state, history, hyperparameters) to this file, atomically, after
+            every epoch.
+        resume : path, optional
+            Continue from a checkpoint written by a fit with the same data and
+            hyperparameters (on any backend). The result is bitwise equal to
+            an uninterrupted run on the same backend.
+        callback : callable, optional
+            Called after every epoch with a dict (``epoch``, ``epochs`` and the
+            latest ``train_loss``, ``val_loss``, ``val_score``); returning
+            ``True`` stops training after that epoch.
 
         Returns
         -------
@@ -323,6 +357,98 @@ class Estimator:
         >>> clf.classes_.tolist()
         [0, 1]
         """
+        from .modelfile import check_resumable, read_checkpoint
+
+        hp = self._check_params()
+        rng = _make_rng(self.random_state)
+        ck = None if resume is None else read_checkpoint(resume)
+        if ck is not None:
+            # Replay the validation split the interrupted run drew.
+            rng.bit_generator.state = ck.initial_rng_state
+        initial_rng_state = dict(rng.bit_generator.state)
+        prep = self._prepare(X, y, hp, rng, sample_weight, classes, validation_data)
+        xp, be, dev = prep.backend.xp, prep.backend, prep.device
+        W = xp.zeros((prep.n_features, prep.n_outputs), dtype=be.dtype(prep.dtype, dev), device=dev)
+        b = xp.zeros((prep.n_outputs,), dtype=be.dtype(prep.dtype, dev), device=dev)
+        start, history = 0, None
+        if ck is not None:
+            check_resumable(ck, self, prep)
+            W = be.from_numpy(ck.W, dtype=prep.dtype, device=dev)
+            b = be.from_numpy(ck.b, dtype=prep.dtype, device=dev)
+            start, history = ck.epoch, ck.history
+            rng.bit_generator.state = ck.rng_state
+        self._adopt(prep)
+        self._rng = rng
+        on_epoch_end = self._epoch_hook(prep, hp, checkpoint, initial_rng_state, callback)
+        self._run(prep, hp, W, b, rng, start, history, hp["epochs"], on_epoch_end)
+        return self
+
+    def partial_fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        classes: Sequence[Hashable] | None = None,
+        sample_weight: Any = None,
+    ) -> Estimator:
+        """One pass (epoch) of minibatch SGD over ``X, y``, continuing from the current state.
+
+        The first call initialises the model (classifiers need ``classes`` there
+        unless ``y`` already holds every class); later calls must bring data with
+        the same features and labels among ``classes_``. Minibatch order comes
+        from a generator seeded once with ``random_state``.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = anyglm.LogisticRegression(learning_rate=0.5, random_state=0)
+        >>> for _ in range(20):
+        ...     clf = clf.partial_fit(X, [0, 0, 1, 1], classes=[0, 1])
+        >>> clf.n_epochs_, clf.predict([[3.0]]).tolist()
+        (20, [1])
+        """
+        hp = self._check_params()
+        first = not hasattr(self, "_W")
+        if first:
+            rng = _make_rng(self.random_state)
+        else:
+            rng = self._rng
+            if classes is not None and hasattr(self, "classes_"):
+                declared = _unique_labels(to_host(classes, "classes", None).ravel(), "classes")
+                if declared.tolist() != self.classes_.tolist():
+                    raise ValueError(
+                        f"classes={declared.tolist()} differs from the classes of the first "
+                        f"call {self.classes_.tolist()}"
+                    )
+            classes = self.classes_.tolist() if hasattr(self, "classes_") else None
+        hp = {**hp, "validation_fraction": 0.0}
+        prep = self._prepare(X, y, hp, rng, sample_weight, classes, None)
+        if first:
+            xp, be, dev = prep.backend.xp, prep.backend, prep.device
+            dt = be.dtype(prep.dtype, dev)
+            W = xp.zeros((prep.n_features, prep.n_outputs), dtype=dt, device=dev)
+            b = xp.zeros((prep.n_outputs,), dtype=dt, device=dev)
+            start, history = 0, None
+            self._adopt(prep)
+            self._rng = rng
+        else:
+            if prep.n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {prep.n_features} features, but the first partial_fit call had "
+                    f"{self.n_features_in_}"
+                )
+            if prep.backend is not self._backend_obj:
+                raise ValueError(
+                    f"partial_fit got data for backend {prep.backend.name!r}, but the model "
+                    f"lives on {self._backend_obj.name!r}"
+                )
+            W, b, start = self._W, self._b, self.n_epochs_
+            history = {k: [np.asarray([v]) for v in vals] for k, vals in self.history_.items()}
+        self._run(prep, hp, W, b, rng, start, history, start + 1, None)
+        return self
+
+    def _check_params(self) -> dict[str, Any]:
         model = self._get_model()
         hp = check_hyperparameters(
             batch_size=self.batch_size,
@@ -341,14 +467,27 @@ class Estimator:
             raise ValueError(
                 f"class_weight applies to classifiers; model {model.name!r} is a regressor"
             )
-        rng = _make_rng(self.random_state)
+        hp["model"] = model
+        return hp
+
+    def _prepare(
+        self,
+        X: Any,
+        y: Any,
+        hp: dict[str, Any],
+        rng: np.random.Generator,
+        sample_weight: Any,
+        classes: Sequence[Hashable] | None,
+        validation_data: tuple[Any, Any] | None,
+    ) -> _Prepared:
+        """Check and move the data; draw the validation split from ``rng``."""
+        model: Model = hp["model"]
         be = self._resolve_backend(X)
         Xd, dt, dev = self._to_backend(X, be, "X", self.dtype, self.device)
         n, d = int(Xd.shape[0]), int(Xd.shape[1])
         y_host = to_host(y, "y", _owner(y))
         Y_host, classes_, y_shape = self._encode_fit_targets(model, y_host, n, classes)
         weights = self._weights(model, sample_weight, n, Y_host, classes_)
-        n_out = Y_host.shape[1]
 
         train_rows = np.arange(n)
         validation = None
@@ -379,48 +518,102 @@ class Estimator:
             Xd = be.xp.take(Xd, be.from_numpy(train_rows, dtype="int64", device=dev), axis=0)
         Yd = be.from_numpy(Y_host[train_rows], dtype=dt, device=dev)
         wd = None if weights is None else be.from_numpy(weights[train_rows], dtype=dt, device=dev)
+        return _Prepared(
+            model=model,
+            backend=be,
+            device=dev,
+            dtype=dt,
+            source=ArraySource(be, Xd, Yd, wd, device=dev),
+            validation=validation,
+            classes=classes_,
+            y_shape=y_shape,
+            n_features=d,
+            n_outputs=int(Y_host.shape[1]),
+            n_train=len(train_rows),
+        )
 
-        xp = be.xp
-        W = xp.zeros((d, n_out), dtype=be.dtype(dt, dev), device=dev)
-        b = xp.zeros((n_out,), dtype=be.dtype(dt, dev), device=dev)
-        self.backend_ = be.name
-        self.n_features_in_ = d
-        self._model_obj = model
-        self._backend_obj = be
-        self._y_shape = y_shape
-        self._dtype = dt
-        if classes_ is not None:
-            self.classes_ = classes_
+    def _adopt(self, prep: _Prepared) -> None:
+        """Record what the fitted parameters belong to (backend, model, classes...)."""
+        self.backend_ = prep.backend.name
+        self.n_features_in_ = prep.n_features
+        self._model_obj = prep.model
+        self._backend_obj = prep.backend
+        self._y_shape = prep.y_shape
+        self._dtype = prep.dtype
+        if prep.classes is not None:
+            self.classes_ = prep.classes
+
+    def _epoch_hook(
+        self,
+        prep: _Prepared,
+        hp: dict[str, Any],
+        checkpoint: str | os.PathLike[str] | None,
+        initial_rng_state: dict[str, Any],
+        callback: Callable[[dict[str, Any]], bool | None] | None,
+    ) -> Callable[[EpochEnd], bool | None] | None:
+        if checkpoint is None and callback is None:
+            return None
+
+        def on_epoch_end(info: EpochEnd) -> bool | None:
+            if checkpoint is not None:
+                from .modelfile import write_checkpoint
+
+                write_checkpoint(checkpoint, self, prep, info, initial_rng_state)
+            if callback is not None:
+                logs: dict[str, Any] = {"epoch": info.epoch, "epochs": info.epochs}
+                logs.update({k: float(v[-1][0]) for k, v in info.history.items()})
+                return callback(logs)
+            return None
+
+        return on_epoch_end
+
+    def _run(
+        self,
+        prep: _Prepared,
+        hp: dict[str, Any],
+        W: Any,
+        b: Any,
+        rng: np.random.Generator,
+        start: int,
+        history: dict[str, list[np.ndarray]] | None,
+        epochs: int,
+        on_epoch_end: Callable[[EpochEnd], bool | None] | None,
+    ) -> None:
         try:
             result = train(
-                model,
-                be,
-                ArraySource(be, Xd, Yd, wd, device=dev),
+                prep.model,
+                prep.backend,
+                prep.source,
                 W=W,
                 b=b,
                 n_configs=1,
                 learning_rate=hp["learning_rate"],
                 alpha=hp["alpha"],
-                epochs=hp["epochs"],
-                batch_size=min(hp["batch_size"], len(train_rows)),
+                epochs=epochs,
+                batch_size=min(hp["batch_size"], prep.n_train),
                 shuffle=hp["shuffle"],
                 rng=rng,
-                dtype=dt,
-                device=dev,
-                validation=validation,
+                dtype=prep.dtype,
+                device=prep.device,
+                validation=prep.validation,
                 n_iter_no_change=hp["n_iter_no_change"],
                 tol=hp["tol"],
+                start_epoch=start,
+                history=history,
+                on_epoch_end=on_epoch_end,
             )
         except DivergenceError as err:
             W0, b0 = err.last_finite  # type: ignore[attr-defined]
             self._set_params(W0, b0, err.history, err.epoch - 1)  # type: ignore[attr-defined]
             raise
         self._set_params(result.W, result.b, result.history, result.epochs_run)
-        return self
 
     def _set_params(self, W: Any, b: Any, history: dict[str, np.ndarray], epochs_run: int) -> None:
         self._W, self._b = W, b
-        self.history_ = {k: [float(v) for v in arr[:, 0]] for k, arr in history.items()}
+        self.history_ = {
+            k: [float(v) for v in np.asarray(arr).reshape(-1, 1)[:, 0]]
+            for k, arr in history.items()
+        }
         self.n_epochs_ = epochs_run
         xp = self._backend_obj.xp
         if self._y_shape == 1:
@@ -545,7 +738,7 @@ class Estimator:
         if back is None:
             return A
         if back != "host":
-            return A.to_device(back)
+            return array_api_compat.to_device(A, back)
         host = self._backend_obj.to_numpy(A)
         if owner is None or owner.name == "numpy":
             return host

@@ -19,6 +19,7 @@ import os
 import tempfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)  # devices, generators: recorded for information only
 
 
-def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
-    """Serialise a fitted estimator (see :meth:`anyglm.Estimator.save`)."""
+def _payload(
+    est: Any, W: Any, b: Any, history: dict[str, list[float]], n_epochs: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     be = est._backend_obj
     params = est.get_params()
     if isinstance(params.get("random_state"), np.random.Generator):
@@ -102,10 +104,10 @@ def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
         "n_features_in": est.n_features_in_,
         "y_ndim": est._y_shape,
         "n_targets": getattr(est, "_n_targets", None),
-        "n_epochs": est.n_epochs_,
-        "history": est.history_,
+        "n_epochs": n_epochs,
+        "history": history,
     }
-    arrays = {"W.npy": be.to_numpy(est._W), "b.npy": be.to_numpy(est._b)}
+    arrays = {"W.npy": be.to_numpy(W), "b.npy": be.to_numpy(b)}
     if hasattr(est, "classes_"):
         classes = est.classes_
         if classes.dtype.kind == "O":
@@ -116,12 +118,135 @@ def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
                 )
             classes = classes.astype(str)
         arrays["classes.npy"] = classes
+    return meta, arrays
+
+
+def _write(
+    path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps(meta, indent=1))
         for name, a in arrays.items():
             zf.writestr(name, _npy(np.ascontiguousarray(a)))
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
+    """Serialise a fitted estimator (see :meth:`anyglm.Estimator.save`)."""
+    meta, arrays = _payload(est, est._W, est._b, est.history_, est.n_epochs_)
+    _write(path, meta, arrays)
+
+
+# -- checkpoints -------------------------------------------------------------------------
+
+#: Hyperparameters a resumed fit must share with the run that wrote the checkpoint.
+_RESUME_KEYS = (
+    "batch_size",
+    "learning_rate",
+    "alpha",
+    "shuffle",
+    "random_state",
+    "validation_fraction",
+)
+
+
+@dataclass
+class Checkpoint:
+    """The training state read from a checkpoint file."""
+
+    path: str
+    meta: dict[str, Any]
+    W: np.ndarray
+    b: np.ndarray
+    classes: np.ndarray | None
+    epoch: int
+    rng_state: dict[str, Any]
+    initial_rng_state: dict[str, Any]
+    history: dict[str, list[np.ndarray]]
+    n_train: int
+
+
+def write_checkpoint(
+    path: str | os.PathLike[str],
+    est: Any,
+    prep: Any,
+    info: Any,
+    initial_rng_state: dict[str, Any],
+) -> None:
+    """Write the state after ``info.epoch`` epochs: a model file plus a ``checkpoint`` section."""
+    history = {k: [float(v[0]) for v in rows] for k, rows in info.history.items()}
+    meta, arrays = _payload(est, info.W, info.b, history, info.epoch)
+    meta["checkpoint"] = {
+        "epoch": info.epoch,
+        "rng_state": info.rng.bit_generator.state,
+        "initial_rng_state": initial_rng_state,
+        "n_train": prep.n_train,
+    }
+    _write(path, meta, arrays)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by ``fit(..., checkpoint=path)``.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a checkpoint (a plain model file, corrupted, foreign).
+    """
+    spath = os.fspath(path)
+    meta, W, b, classes = _read_file(spath)
+    ck = meta.get("checkpoint")
+    if not isinstance(ck, dict):
+        raise ModelFileError(
+            f"{spath!r} is a model file without training state; resume needs a file written "
+            "by fit(..., checkpoint=path)"
+        )
+    try:
+        history = {k: [np.asarray([float(v)]) for v in vals] for k, vals in meta["history"].items()}
+        return Checkpoint(
+            spath,
+            meta,
+            W,
+            b,
+            classes,
+            int(ck["epoch"]),
+            dict(ck["rng_state"]),
+            dict(ck["initial_rng_state"]),
+            history,
+            int(ck["n_train"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"{spath!r}: the checkpoint section is incomplete") from None
+
+
+def check_resumable(ck: Checkpoint, est: Any, prep: Any) -> None:
+    """Raise ``ValueError`` unless ``ck`` was written by a fit like this one."""
+    problems = []
+    params = _jsonable(est.get_params())
+    for key in _RESUME_KEYS:
+        if key in params and ck.meta["params"].get(key) != params[key]:
+            problems.append(f"{key}={ck.meta['params'].get(key)!r} there, {params[key]!r} here")
+    if ck.meta.get("model") != prep.model.name:
+        problems.append(f"model {ck.meta.get('model')!r} there, {prep.model.name!r} here")
+    if ck.W.shape != (prep.n_features, prep.n_outputs):
+        problems.append(
+            f"parameters of shape {ck.W.shape}, data needs {(prep.n_features, prep.n_outputs)}"
+        )
+    if ck.n_train != prep.n_train:
+        problems.append(f"{ck.n_train} training rows there, {prep.n_train} here")
+    if (ck.classes is None) != (prep.classes is None) or (
+        ck.classes is not None and ck.classes.tolist() != prep.classes.tolist()
+    ):
+        problems.append("different classes")
+    if ck.epoch > est.epochs:
+        problems.append(f"the checkpoint is at epoch {ck.epoch}, past epochs={est.epochs}")
+    if problems:
+        raise ValueError(
+            f"cannot resume from {ck.path!r}: it was written by a different fit ("
+            + "; ".join(problems)
+            + ")"
+        )
 
 
 def _read_array(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
@@ -134,6 +259,62 @@ def _read_array(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
         ) from None
     except ValueError as exc:
         raise ModelFileError(f"{path!r}: array {name} is unreadable ({exc})") from None
+
+
+def _read_file(spath: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None]:
+    """Metadata and arrays of a model file, validated; every defect is a ModelFileError."""
+    if not os.path.exists(spath):
+        raise FileNotFoundError(f"no model file at {spath!r}")
+    try:
+        zf = zipfile.ZipFile(spath)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(
+            f"{spath!r} is not an anyglm model file (not a zip archive, or truncated): {exc}"
+        ) from None
+    with zf:
+        try:
+            meta = json.loads(zf.read("metadata.json"))
+        except KeyError:
+            raise ModelFileError(
+                f"{spath!r} is not an anyglm model file (no metadata.json)"
+            ) from None
+        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
+            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ModelFileError(f"{spath!r} is not an anyglm model file (format field missing)")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{spath!r} has format version {version!r}; this anyglm ({__version__}) reads "
+                f"up to {FORMAT_VERSION}. Upgrade anyglm to load it."
+            )
+        try:
+            W = _read_array(zf, "W.npy", spath)
+            b = _read_array(zf, "b.npy", spath)
+            classes = (
+                _read_array(zf, "classes.npy", spath) if "classes.npy" in zf.namelist() else None
+            )
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+    required = {
+        "estimator": str,
+        "model": str,
+        "params": dict,
+        "n_features_in": int,
+        "history": dict,
+        "dtype": str,
+    }
+    for key, kind in required.items():
+        if not isinstance(meta.get(key), kind):
+            raise ModelFileError(
+                f"{spath!r}: metadata field {key!r} is missing or not a {kind.__name__}"
+            )
+    d = meta["n_features_in"]
+    if W.ndim != 2 or W.shape[0] != d or b.shape != (W.shape[1],):
+        raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
+    if W.dtype.kind != "f" or b.dtype.kind != "f":
+        raise ModelFileError(f"{spath!r}: parameters are not floating point")
+    return meta, W, b, classes
 
 
 def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
@@ -170,66 +351,17 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
     from . import estimators
 
     spath = os.fspath(path)
-    if not os.path.exists(spath):
-        raise FileNotFoundError(f"no model file at {spath!r}")
-    try:
-        zf = zipfile.ZipFile(spath)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError(
-            f"{spath!r} is not an anyglm model file (not a zip archive, or truncated): {exc}"
-        ) from None
-    with zf:
-        try:
-            meta = json.loads(zf.read("metadata.json"))
-        except KeyError:
-            raise ModelFileError(
-                f"{spath!r} is not an anyglm model file (no metadata.json)"
-            ) from None
-        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
-            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelFileError(f"{spath!r} is not an anyglm model file (format field missing)")
-        version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(
-                f"{spath!r} has format version {version!r}; this anyglm ({__version__}) reads "
-                f"up to {FORMAT_VERSION}. Upgrade anyglm to load it."
-            )
-        try:
-            W = _read_array(zf, "W.npy", spath)
-            b = _read_array(zf, "b.npy", spath)
-            classes = (
-                _read_array(zf, "classes.npy", spath) if "classes.npy" in zf.namelist() else None
-            )
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+    meta, W, b, classes = _read_file(spath)
     allowed: dict[str, type[estimators.Estimator]] = {
         "Estimator": estimators.Estimator,
         "LinearRegression": estimators.LinearRegression,
         "LogisticRegression": estimators.LogisticRegression,
         "SoftmaxRegression": estimators.SoftmaxRegression,
     }
-    required = {
-        "estimator": str,
-        "model": str,
-        "params": dict,
-        "n_features_in": int,
-        "history": dict,
-        "dtype": str,
-    }
-    for key, kind in required.items():
-        if not isinstance(meta.get(key), kind):
-            raise ModelFileError(
-                f"{spath!r}: metadata field {key!r} is missing or not a {kind.__name__}"
-            )
     if meta["estimator"] not in allowed:
         raise ModelFileError(f"{spath!r}: unknown estimator class {meta['estimator']!r}")
     cls = allowed[meta["estimator"]]
     d = meta["n_features_in"]
-    if W.ndim != 2 or W.shape[0] != d or b.shape != (W.shape[1],):
-        raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
-    if W.dtype.kind != "f" or b.dtype.kind != "f":
-        raise ModelFileError(f"{spath!r}: parameters are not floating point")
     params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
     est = cls(**params)
     if backend is None:

@@ -95,6 +95,11 @@ class EpochEnd:
     history: dict[str, list[np.ndarray]]
 
 
+def _as_arrays(rows: dict[str, list[np.ndarray]], n_configs: int) -> dict[str, np.ndarray]:
+    # (epochs, K) even when no epoch completed (divergence in the first one).
+    return {k: np.asarray(v, dtype=np.float64).reshape(-1, n_configs) for k, v in rows.items()}
+
+
 def _stale_epochs(monitored: Sequence[float], tol: float) -> int:
     """Epochs since the monitored loss last improved by more than ``tol``."""
     best, stale = math.inf, 0
@@ -218,7 +223,7 @@ def train(
                     epoch=epoch,
                 )
                 err.last_finite = (W0, b0)  # type: ignore[attr-defined]
-                err.history = {k: np.asarray(v) for k, v in rows.items()}  # type: ignore[attr-defined]
+                err.history = _as_arrays(rows, n_configs)  # type: ignore[attr-defined]
                 raise err
             diverged_at[new] = epoch
             cols = np.repeat(diverged_at > 0, n_outputs)
@@ -246,7 +251,7 @@ def train(
                 break
         if stop:
             break
-    result = TrainResult(W, b, epoch, {k: np.asarray(v) for k, v in rows.items()}, stopped_early)
+    result = TrainResult(W, b, epoch, _as_arrays(rows, n_configs), stopped_early)
     result.snapshots = kept
     result.diverged_at = diverged_at
     return result

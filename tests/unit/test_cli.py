@@ -99,8 +99,11 @@ def test_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0
     rows = out.strip().splitlines()[1:]
-    assert [r.split()[0] for r in rows] == ["linear", "logistic", "softmax"]
-    assert "classification" in rows[2]
+    names = [r.split()[0] for r in rows]
+    # Installed third-party models (the docs' examples in CI) may join the built-ins.
+    assert names == sorted(names)
+    assert {"linear", "logistic", "softmax"} <= set(names)
+    assert "classification" in rows[names.index("softmax")]
 
 
 def test_datasets_listing(capsys: pytest.CaptureFixture[str]) -> None:

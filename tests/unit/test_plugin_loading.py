@@ -425,7 +425,9 @@ def test_unknown_model_lists_known_names_and_suggests(site: FakeSite) -> None:
     with pytest.raises(UnknownNameError) as excinfo:
         anyglm.get_model("sofmax")
     message = str(excinfo.value)
-    assert "linear, logistic, softmax" in message
+    known = message.split("known models: ")[1].split(".")[0].split(", ")
+    assert known == sorted(known)
+    assert {"linear", "logistic", "softmax"} <= set(known)
     assert "Did you mean 'softmax'?" in message
     assert isinstance(excinfo.value, ValueError)
     assert isinstance(excinfo.value, KeyError)
