@@ -43,6 +43,7 @@ from .registry import (
     plugin_failures,
     reload_plugins,
 )
+from .tuning import LogUniform, TuneResult, tune
 
 __all__ = [
     "Backend",
@@ -50,6 +51,7 @@ __all__ = [
     "DivergenceError",
     "Estimator",
     "LinearRegression",
+    "LogUniform",
     "LogisticRegression",
     "Model",
     "ModelFileError",
@@ -57,6 +59,7 @@ __all__ = [
     "PluginLoadError",
     "PluginWarning",
     "SoftmaxRegression",
+    "TuneResult",
     "UnknownNameError",
     "__version__",
     "compare_backends",
@@ -70,4 +73,5 @@ __all__ = [
     "load",
     "plugin_failures",
     "reload_plugins",
+    "tune",
 ]
