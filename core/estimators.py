@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,6 +307,7 @@ class Estimator:
         classes: Sequence[Hashable] | None = None,
         validation_data: tuple[Any, Any] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_on: str = "epoch",
         resume: str | os.PathLike[str] | None = None,
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
     ) -> Estimator:
@@ -327,8 +328,11 @@ class Estimator:
             Scored after every epoch; takes precedence over ``validation_fraction``.
         checkpoint : path, optional
             Write the full training state (parameters, epoch, random-generator
-            state, history, hyperparameters) to this file, atomically, after
-            every epoch.
+            state, history, hyperparameters) to this file, atomically.
+        checkpoint_on : {"epoch", "interrupt"}, default="epoch"
+            Write the checkpoint after every epoch, or only when training is
+            interrupted (``KeyboardInterrupt``, e.g. Ctrl-C), with the state
+            after the last completed epoch; the interrupt is then re-raised.
         resume : path, optional
             Continue from a checkpoint written by a fit with the same data and
             hyperparameters (on any backend). The result is bitwise equal to
@@ -379,8 +383,21 @@ class Estimator:
             rng.bit_generator.state = ck.rng_state
         self._adopt(prep)
         self._rng = rng
-        on_epoch_end = self._epoch_hook(prep, hp, checkpoint, initial_rng_state, callback)
-        self._run(prep, hp, W, b, rng, start, history, hp["epochs"], on_epoch_end)
+        if checkpoint_on not in ("epoch", "interrupt"):
+            raise ValueError(f"checkpoint_on must be 'epoch' or 'interrupt', got {checkpoint_on!r}")
+        last: list[EpochEnd] = []
+        every = checkpoint if checkpoint_on == "epoch" else None
+        on_epoch_end = self._epoch_hook(prep, every, initial_rng_state, callback, last)
+        try:
+            self._run(prep, hp, W, b, rng, start, history, hp["epochs"], on_epoch_end)
+        except KeyboardInterrupt:
+            if checkpoint is not None and checkpoint_on == "interrupt" and last:
+                from .modelfile import write_checkpoint
+
+                write_checkpoint(checkpoint, self, prep, last[0], initial_rng_state)
+            if last:
+                self._set_params(last[0].W, last[0].b, _history_arrays(last[0]), last[0].epoch)
+            raise
         return self
 
     def partial_fit(
@@ -546,15 +563,26 @@ class Estimator:
     def _epoch_hook(
         self,
         prep: _Prepared,
-        hp: dict[str, Any],
         checkpoint: str | os.PathLike[str] | None,
         initial_rng_state: dict[str, Any],
         callback: Callable[[dict[str, Any]], bool | None] | None,
-    ) -> Callable[[EpochEnd], bool | None] | None:
-        if checkpoint is None and callback is None:
-            return None
-
+        last: list[EpochEnd],
+    ) -> Callable[[EpochEnd], bool | None]:
         def on_epoch_end(info: EpochEnd) -> bool | None:
+            # The state after the last completed epoch, kept for an interrupt:
+            # parameters are immutable arrays; the generator state and history
+            # lists are copied because training goes on mutating them.
+            rng_copy = np.random.default_rng()
+            rng_copy.bit_generator.state = info.rng.bit_generator.state
+            snapshot = EpochEnd(
+                info.epoch,
+                info.epochs,
+                info.W,
+                info.b,
+                rng_copy,
+                {k: list(v) for k, v in info.history.items()},
+            )
+            last[:] = [snapshot]
             if checkpoint is not None:
                 from .modelfile import write_checkpoint
 
@@ -608,7 +636,7 @@ class Estimator:
             raise
         self._set_params(result.W, result.b, result.history, result.epochs_run)
 
-    def _set_params(self, W: Any, b: Any, history: dict[str, np.ndarray], epochs_run: int) -> None:
+    def _set_params(self, W: Any, b: Any, history: Mapping[str, Any], epochs_run: int) -> None:
         self._W, self._b = W, b
         self.history_ = {
             k: [float(v) for v in np.asarray(arr).reshape(-1, 1)[:, 0]]
@@ -963,6 +991,10 @@ class SoftmaxRegression(_Classifier):
     """
 
     _model_name = "softmax"
+
+
+def _history_arrays(info: EpochEnd) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 1) for k, v in info.history.items()}
 
 
 def _make_rng(random_state: Any) -> np.random.Generator:

@@ -75,6 +75,14 @@ class TuneResult:
     curves : dict
         Per batch size, the per-epoch validation scores of every configuration
         ``(epochs, K)`` and their (learning_rate, alpha), for heat maps.
+
+    Examples
+    --------
+    >>> import anyglm
+    >>> X, y = anyglm.datasets.load_dataset("digits")
+    >>> res = anyglm.tune("softmax", X[:300], y[:300], grid={"epochs": [2]}, refit=False)
+    >>> sorted(res.to_dict())
+    ['best_params', 'best_score', 'table', 'test_score']
     """
 
     table: list[dict[str, Any]]
