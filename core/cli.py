@@ -375,7 +375,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.plot:
         from .plotting import plot_history
 
-        plot_history(est.history_, args.plot, title=f"{model} on {args.dataset or args.data}")
+        plot_history(
+            est.history_,
+            args.plot,
+            title=f"{model} on {args.dataset or args.data}",
+            metric_name=metric,
+        )
         result["plot"] = args.plot
     _emit(args, result, {"history": est.history_})
     return 0
@@ -439,7 +444,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.plot:
         from .plotting import plot_tune_heatmap
 
-        plot_tune_heatmap(res, args.plot)
+        plot_tune_heatmap(res, args.plot, metric_name=metric)
         result["plot"] = args.plot
     _emit(args, result, {"table": res.table})
     return 0
