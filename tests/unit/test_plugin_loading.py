@@ -518,3 +518,59 @@ def test_listing_an_available_cupy_does_not_import_it(tmp_path: Path) -> None:
         "print(rows['cupy']['available'], 'cupy' in sys.modules)\n"
     )
     assert _list_in_subprocess(code, tmp_path) == ["True", "False"]
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def test_doctor_lists_every_plugin_and_each_broken_one_with_its_error(
+    site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.install(
+        "fake-good", {"goodglm": ("fakeglm_doc_good", MODEL_PLUGIN.format(name="goodglm"))}
+    )
+    site.install("fake-broken", {"brokenglm": ("fakeglm_doc_bad", "import no_such_module_xyz\n")})
+    load_quietly()
+    report = anyglm.doctor()
+    models_by_name = {m["name"]: m for m in report["models"]}
+    assert models_by_name["goodglm"]["origin"] == "fake-good 1.0"
+    assert models_by_name["softmax"]["origin"] == "anyglm (built-in)"
+    backends_by_name = {b["name"]: b for b in report["backends"]}
+    assert backends_by_name["numpy"]["available"] is True
+    assert backends_by_name["cupy"]["available"] in (True, False)
+    if not backends_by_name["cupy"]["available"]:
+        assert backends_by_name["cupy"]["reason"]
+    (failure,) = report["failed_plugins"]
+    assert failure["name"] == "brokenglm" and failure["origin"] == "fake-broken 1.0"
+    assert "ModuleNotFoundError" in failure["error"] and "no_such_module_xyz" in failure["error"]
+    assert report["libraries"]["numpy"] == np.__version__
+
+    from anyglm.cli import main
+
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "plugins that failed to load:" in out
+    assert "brokenglm (fake-broken 1.0): ModuleNotFoundError" in out
+    assert "goodglm" in out
+
+
+def test_compare_backends_reports_agreement_and_unavailable_backends() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    out = anyglm.compare_backends(
+        "logistic", X, y, ["numpy", "array_api_strict", "cupy"], epochs=5, batch_size=8
+    )
+    assert out["numpy"]["max_param_diff"] == 0.0
+    assert out["array_api_strict"]["available"] is True
+    assert out["array_api_strict"]["max_param_diff"] <= 1e-12
+    assert out["array_api_strict"]["max_prediction_diff"] <= 1e-12
+    if not anyglm.get_backend("cupy").is_available():
+        assert out["cupy"] == {
+            "available": False,
+            "reason": anyglm.get_backend("cupy").unavailable_reason,
+        }
+    f32 = anyglm.compare_backends(
+        "softmax", X, y % 2, ["array_api_strict"], dtype="float32", epochs=3
+    )
+    assert 0.0 <= f32["array_api_strict"]["max_param_diff"] <= 1e-5
