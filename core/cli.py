@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=float, default=0.01)
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--alpha", type=float, default=1e-4)
+    t.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="part of the training rows held out to score every epoch (default 0.1; 0: none)",
+    )
     t.add_argument("--out", metavar="PATH", help="save the fitted model here")
     t.add_argument("--plot", metavar="PNG", help="learning curves (needs anyglm[plot])")
     t.add_argument("--checkpoint", metavar="PATH", help="save the training state every epoch")
@@ -317,6 +323,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         alpha=args.alpha,
         random_state=args.seed,
+        validation_fraction=args.validation_fraction,
         backend=args.backend,
         dtype=args.dtype,
     )
@@ -369,6 +376,8 @@ def _train(args: argparse.Namespace) -> int:
         f"train_{metric}": est.score(X_tr, y_tr),
         f"test_{metric}": est.score(X_te, y_te),
     }
+    if "val_score" in est.history_:
+        result[f"final_val_{metric}"] = est.history_["val_score"][-1]
     if args.out:
         est.save(args.out)
         result["saved_to"] = args.out
