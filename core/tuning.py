@@ -72,9 +72,11 @@ class TuneResult:
         (``refit=True``) or trained on the training part only.
     test_score : float or None
         The best estimator's score on ``test_data``, computed once at the end.
-    curves : dict
-        Per batch size, the per-epoch validation scores of every configuration
-        ``(epochs, K)`` and their (learning_rate, alpha), for heat maps.
+    curves : list of dict
+        One entry per pass (a batch size and any other searched parameters):
+        ``batch_size``, ``params`` (the other searched parameters), ``settings``
+        (its (learning_rate, alpha) pairs) and the per-epoch ``val_score`` and
+        ``val_loss`` of each, arrays of shape ``(epochs, K)``.
 
     Examples
     --------
@@ -90,7 +92,7 @@ class TuneResult:
     best_score: float
     best_estimator: Estimator | None = None
     test_score: float | None = None
-    curves: dict[int, dict[str, Any]] = field(default_factory=dict)
+    curves: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no estimator)."""
@@ -106,6 +108,8 @@ def _values(name: str, raw: Any) -> list[Any]:
     values = list(raw) if isinstance(raw, (list, tuple, np.ndarray)) else [raw]
     if not values:
         raise ValueError(f"grid[{name!r}] is empty")
+    if name not in SEARCHED:
+        return values  # other estimator parameters are checked by fit
     check = {
         "batch_size": lambda v: check_positive_int("batch_size", v),
         "epochs": lambda v: check_positive_int("epochs", v),
@@ -128,22 +132,20 @@ def _configurations(
         )
     space = grid if grid is not None else distributions
     assert space is not None
-    unknown = set(space) - set(SEARCHED)
+    unknown = set(space) - set(defaults)
     if unknown:
         raise ValueError(
-            f"cannot search over {sorted(unknown)}; searchable: {', '.join(SEARCHED)} "
-            "(set other parameters through estimator_params)"
+            f"cannot search over {sorted(unknown)}; searchable: {', '.join(sorted(defaults))}"
         )
+    names = [*SEARCHED, *sorted(set(space) - set(SEARCHED))]
     if grid is not None:
-        axes = {k: _values(k, grid.get(k, defaults[k])) for k in SEARCHED}
-        return [
-            dict(zip(SEARCHED, combo, strict=True)) for combo in itertools.product(*axes.values())
-        ]
+        axes = {k: _values(k, grid.get(k, defaults[k])) for k in names}
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
     check_positive_int("n_iter", n_iter)
     configs = []
     for _ in range(n_iter):
         cfg = {}
-        for k in SEARCHED:
+        for k in names:
             spec = space.get(k, defaults[k])
             if isinstance(spec, LogUniform):
                 value: Any = spec.sample(rng)
@@ -174,6 +176,9 @@ def tune(
     callback: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     """Search ``batch_size``, ``learning_rate``, ``epochs`` and ``alpha`` on a validation set.
+
+    Any other :class:`Estimator` parameter (``class_weight``, ``shuffle``, ...)
+    may be searched too; each of its values costs a pass of its own.
 
     Parameters
     ----------
@@ -227,7 +232,8 @@ def tune(
         if k in params:
             raise ValueError(f"estimator_params must not set {k!r}; it is set by tune()")
     base = Estimator(model, random_state=random_state, **params)
-    defaults = {k: getattr(base, k) for k in SEARCHED}
+    fixed = {"model", "random_state", "validation_fraction", *params}
+    defaults = {k: v for k, v in base.get_params().items() if k not in fixed}
     configs = _configurations(
         grid, distributions, n_iter, defaults, np.random.default_rng(random_state)
     )
@@ -254,22 +260,37 @@ def tune(
         y_val = to_host(validation_data[1], "y_val", _owner(validation_data[1]))
 
     table: list[dict[str, Any]] = []
-    curves: dict[int, dict[str, Any]] = {}
-    for bs in sorted({c["batch_size"] for c in configs}):
-        group = [c for c in configs if c["batch_size"] == bs]
+    curves: list[dict[str, Any]] = []
+    # One pass per batch size and combination of other searched parameters; the
+    # (learning rate, alpha) settings inside a pass train together.
+    passes: list[tuple[int, dict[str, Any]]] = []
+    for c in configs:
+        key = (c["batch_size"], {k: v for k, v in c.items() if k not in SEARCHED})
+        if key not in passes:
+            passes.append(key)
+    passes.sort(key=lambda p: p[0])
+    for bs, others in passes:
+        group = [
+            c
+            for c in configs
+            if c["batch_size"] == bs and all(c[k] == v for k, v in others.items())
+        ]
         settings = sorted({(c["learning_rate"], c["alpha"]) for c in group})
         max_epochs = max(c["epochs"] for c in group)
+        pass_base = Estimator(**{**base.get_params(), **others})
         t0 = time.perf_counter()
-        if vectorize:
-            hist, diverged = _train_group(base, bs, settings, max_epochs, X_tr, y_tr, X_val, y_val)
-        else:
-            hist, diverged = _loop_group(base, bs, settings, max_epochs, X_tr, y_tr, X_val, y_val)
+        run = _train_group if vectorize else _loop_group
+        hist, diverged = run(pass_base, bs, settings, max_epochs, X_tr, y_tr, X_val, y_val)
         elapsed = time.perf_counter() - t0
-        curves[bs] = {
-            "settings": settings,
-            "val_score": hist["val_score"],
-            "val_loss": hist["val_loss"],
-        }
+        curves.append(
+            {
+                "batch_size": bs,
+                "params": others,
+                "settings": settings,
+                "val_score": hist["val_score"],
+                "val_loss": hist["val_loss"],
+            }
+        )
         for c in group:
             col = settings.index((c["learning_rate"], c["alpha"]))
             e = int(c["epochs"])
@@ -285,7 +306,7 @@ def tune(
                 }
             )
         if callback is not None:
-            callback({"batch_size": bs, "configurations": len(group), "time_s": elapsed})
+            callback({"batch_size": bs, **others, "configurations": len(group), "time_s": elapsed})
 
     ok = [r for r in table if not r["diverged"]]
     if not ok:
@@ -293,7 +314,7 @@ def tune(
             "every configuration diverged; try smaller learning rates or standardised inputs"
         )
     best = max(ok, key=lambda r: (r["val_score"], -r["val_loss"]))
-    best_params = {k: best[k] for k in SEARCHED}
+    best_params = {k: v for k, v in best.items() if k in configs[0]}
     result = TuneResult(table, best_params, best["val_score"], curves=curves)
     est = Estimator(model, random_state=random_state, **params, **best_params)
     if refit:

@@ -147,3 +147,28 @@ def test_bad_search_input(kwargs: dict, error: type, match: str) -> None:
 def test_log_uniform_rejects_bad_bounds() -> None:
     with pytest.raises(ValueError, match="LogUniform"):
         LogUniform(0.0, 1.0)
+
+
+def test_other_estimator_parameters_get_passes_of_their_own() -> None:
+    X, y = anyglm.datasets.load_dataset("breast_cancer")
+    X = anyglm.datasets.standardize(X)[0]
+    seen: list[dict] = []
+    res = anyglm.tune(
+        "logistic",
+        X,
+        y,
+        grid={"learning_rate": [0.01, 0.1], "epochs": [3], "class_weight": [None, "balanced"]},
+        refit=False,
+        callback=seen.append,
+    )
+    assert len(res.table) == 4 and len(seen) == 2 and len(res.curves) == 2
+    assert {p["class_weight"] for p in seen} == {None, "balanced"}
+    tr, va = _split(len(X))
+    row = next(
+        r for r in res.table if r["class_weight"] == "balanced" and r["learning_rate"] == 0.1
+    )
+    est = anyglm.LogisticRegression(
+        learning_rate=0.1, epochs=3, class_weight="balanced", random_state=0
+    ).fit(X[tr], y[tr], validation_data=(X[va], y[va]))
+    assert row["val_loss"] == pytest.approx(est.history_["val_loss"][-1], rel=1e-9)
+    assert "class_weight" in res.best_params
