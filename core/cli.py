@@ -432,7 +432,14 @@ def _tune(args: argparse.Namespace) -> int:
     assert best is not None
     if scaler is not None:
         _fold_scaling(best, scaler)
-    rows = sorted(res.table, key=lambda r: -np.nan_to_num(r["val_score"], nan=-np.inf))
+    # The order tune() ranks by: score, then the lower validation loss.
+    rows = sorted(
+        res.table,
+        key=lambda r: (
+            -np.nan_to_num(r["val_score"], nan=-np.inf),
+            np.nan_to_num(r["val_loss"], nan=np.inf),
+        ),
+    )
     if not args.json:
         _table(
             rows[: args.top],

@@ -35,6 +35,15 @@ FORMAT = "anyglm-model"
 FORMAT_VERSION = 1
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, replace."""
     target = Path(path)
@@ -44,6 +53,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist"
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    # mkstemp creates 0600; give the file the permissions open() would have.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -228,11 +228,17 @@ def tune(
     (8, True)
     """
     params = dict(estimator_params or {})
+    space = grid if grid is not None else (distributions or {})
+    if params.get("n_iter_no_change") is not None or "n_iter_no_change" in space:
+        raise ValueError(
+            "tune() trains every configuration for its epochs; early stopping "
+            "(n_iter_no_change) is not supported there: search 'epochs' instead"
+        )
     for k in (*SEARCHED, "model", "random_state", "validation_fraction"):
         if k in params:
             raise ValueError(f"estimator_params must not set {k!r}; it is set by tune()")
     base = Estimator(model, random_state=random_state, **params)
-    fixed = {"model", "random_state", "validation_fraction", *params}
+    fixed = {"model", "random_state", "validation_fraction", "n_iter_no_change", "tol", *params}
     defaults = {k: v for k, v in base.get_params().items() if k not in fixed}
     configs = _configurations(
         grid, distributions, n_iter, defaults, np.random.default_rng(random_state)

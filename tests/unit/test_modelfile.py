@@ -520,3 +520,15 @@ def test_load_with_unavailable_cupy(saved: tuple[Any, Path]) -> None:
     _, path = saved
     with pytest.raises(BackendUnavailableError, match=re.escape(be.unavailable_reason or "?")):
         anyglm.load(path, backend="cupy")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    est = anyglm.LogisticRegression(epochs=2, random_state=0).fit([[-1.0], [1.0]], [0, 1])
+    est.save(tmp_path / "m.anyglm")
+    mode = stat.S_IMODE((tmp_path / "m.anyglm").stat().st_mode)
+    assert mode == 0o666 & ~umask

@@ -172,3 +172,12 @@ def test_other_estimator_parameters_get_passes_of_their_own() -> None:
     ).fit(X[tr], y[tr], validation_data=(X[va], y[va]))
     assert row["val_loss"] == pytest.approx(est.history_["val_loss"][-1], rel=1e-9)
     assert "class_weight" in res.best_params
+
+
+def test_early_stopping_is_refused_with_advice() -> None:
+    with pytest.raises(ValueError, match="search 'epochs' instead"):
+        anyglm.tune(
+            "softmax", X_DIGITS, Y_DIGITS, grid={}, estimator_params={"n_iter_no_change": 2}
+        )
+    with pytest.raises(ValueError, match="search 'epochs' instead"):
+        anyglm.tune("softmax", X_DIGITS, Y_DIGITS, grid={"n_iter_no_change": [2]})
