@@ -74,11 +74,9 @@ def loss_and_gradient(
     """
     n = X.shape[0]
     Z = linear_predictor(xp, X, W, b, n_configs)
-    Yk = xp.expand_dims(Y, axis=1)
-    rows = model.loss(xp, Z, Yk)
-    dZ = model.dloss(xp, Z, Yk)
+    rows, dZ = model.loss_and_dloss(xp, Z, xp.reshape(Y, (n, 1, Y.shape[-1])))
     if weights is not None:
-        rows = rows * xp.expand_dims(weights, axis=1)
+        rows = rows * xp.reshape(weights, (n, 1))
         dZ = dZ * xp.reshape(weights, (n, 1, 1))
     loss = xp.sum(rows, axis=0) / n
     # Scaling dZ (n x Kc) is cheaper than scaling the gradient (d x Kc) when n < d.

@@ -24,7 +24,8 @@ class Model:
     """Base class for model plugins.
 
     Subclass it, set the class attributes, implement :meth:`inverse_link`,
-    :meth:`loss` and :meth:`dloss`, and register an instance from an
+    :meth:`loss` and :meth:`dloss` (and optionally :meth:`loss_and_dloss`, when
+    the two share work), and register an instance from an
     ``anyglm_register_models`` hook.
 
     Attributes
@@ -77,6 +78,23 @@ class Model:
     def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
         """Derivative of the per-row loss with respect to ``Z``, shape ``Z.shape``."""
         raise NotImplementedError
+
+    def loss_and_dloss(self, xp: Any, Z: Any, Y: Any) -> tuple[Any, Any]:
+        """``(loss(xp, Z, Y), dloss(xp, Z, Y))`` in one call; what the training loop uses.
+
+        The default calls the two methods. Override it when they share work
+        (softmax computes ``exp`` of the logits for both); an override must
+        return the same values as the two methods, up to rounding.
+
+        Examples
+        --------
+        >>> import anyglm, array_api_compat.numpy as xp
+        >>> Z, Y = xp.asarray([[2.0], [0.5]]), xp.asarray([[1.0], [1.5]])
+        >>> rows, dZ = anyglm.get_model("linear").loss_and_dloss(xp, Z, Y)
+        >>> rows.tolist(), dZ.tolist()
+        ([0.5, 0.5], [[1.0], [-1.0]])
+        """
+        return self.loss(xp, Z, Y), self.dloss(xp, Z, Y)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -24,10 +24,19 @@ class Linear(Model):
 
     def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
         R = Z - Y
-        return 0.5 * xp.sum(R * R, axis=-1)
+        return 0.5 * _row_sum(xp, R * R)
 
     def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
         return Z - Y
+
+    def loss_and_dloss(self, xp: Any, Z: Any, Y: Any) -> tuple[Any, Any]:
+        R = Z - Y
+        return 0.5 * _row_sum(xp, R * R), R
+
+
+def _row_sum(xp: Any, A: Any) -> Any:
+    # One target needs no reduction; the value is the same.
+    return A[..., 0] if A.shape[-1] == 1 else xp.sum(A, axis=-1)
 
 
 @hookimpl

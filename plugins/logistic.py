@@ -26,10 +26,21 @@ class Logistic(Model):
         return xp.exp(-xp.logaddexp(xp.zeros_like(Z), -Z))
 
     def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
-        return xp.sum(xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z, axis=-1)
+        return _row_sum(xp, xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z)
 
     def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
         return self.inverse_link(xp, Z) - Y
+
+    def loss_and_dloss(self, xp: Any, Z: Any, Y: Any) -> tuple[Any, Any]:
+        # The same operations as loss() and dloss(), sharing one zeros array.
+        zero = xp.zeros_like(Z)
+        rows = _row_sum(xp, xp.logaddexp(zero, Z) - Y * Z)
+        return rows, xp.exp(-xp.logaddexp(zero, -Z)) - Y
+
+
+def _row_sum(xp: Any, A: Any) -> Any:
+    # One output column (a single binary fit) needs no reduction; the value is the same.
+    return A[..., 0] if A.shape[-1] == 1 else xp.sum(A, axis=-1)
 
 
 @hookimpl

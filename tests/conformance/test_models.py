@@ -299,3 +299,25 @@ def test_predictions_have_shape_dtype_namespace_and_device(
         assert relative_error(on_host, expected) <= tolerance(case.dtype), what
     score = est.score(X, fit_targets(case, problem))
     assert isinstance(score, float) and np.isfinite(score), f"{what}: score {score!r}"
+
+
+def test_loss_and_dloss_agrees_with_the_separate_methods(
+    backend_case: BackendCase, model_name: str
+) -> None:
+    """A model may fuse loss and dloss (the training loop calls ``loss_and_dloss``);
+    the fused values must equal what ``loss`` and ``dloss`` give alone."""
+    case, model = backend_case, anyglm.get_model(model_name)
+    problem = make_problem(model)
+    W, b = random_parameters(problem)
+    Z, Y = case.asarray(problem.X @ W + b), case.asarray(problem.Y)
+    rows, dZ = model.loss_and_dloss(case.xp, Z, Y)
+    tol = tolerance(case.dtype)
+    for name, fused, alone in (
+        ("loss", rows, model.loss(case.xp, Z, Y)),
+        ("dloss", dZ, model.dloss(case.xp, Z, Y)),
+    ):
+        err = relative_error(case.to_numpy(fused), case.to_numpy(alone))
+        assert err <= tol, (
+            f"{describe(case, model_name)}: loss_and_dloss() returns a {name} that differs "
+            f"from {name}() by {err:.3g} (tolerance {tol:g})"
+        )
