@@ -58,7 +58,14 @@ class Backend:
             return f"probing {self.name!r} failed: {type(exc).__name__}: {exc}"
 
     def is_available(self) -> bool:
-        """Whether the backend can run on this machine (cached)."""
+        """Whether the backend can run on this machine (cached).
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").is_available()
+        True
+        """
         return self._unavailable_reason is None
 
     @property
@@ -67,7 +74,13 @@ class Backend:
         return self._unavailable_reason
 
     def require(self) -> None:
-        """Raise :class:`BackendUnavailableError` unless the backend is usable."""
+        """Raise :class:`BackendUnavailableError` unless the backend is usable.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").require()  # returns None when usable
+        """
         reason = self._unavailable_reason
         if reason is not None:
             raise BackendUnavailableError(
@@ -95,6 +108,12 @@ class Backend:
 
         Read from the installed distribution (``cupy-cuda12x`` provides
         ``cupy``), so asking never imports the library.
+
+        Examples
+        --------
+        >>> import anyglm, numpy
+        >>> anyglm.get_backend("numpy").library_version() == numpy.__version__
+        True
         """
         from importlib import metadata
 
@@ -106,7 +125,14 @@ class Backend:
         return None
 
     def devices(self) -> list[Any]:
-        """Devices arrays can live on; the first is the default."""
+        """Devices arrays can live on; the first is the default.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").devices()
+        ['cpu']
+        """
         info = getattr(self.xp, "__array_namespace_info__", None)
         if info is not None:
             devs = list(info().devices())
@@ -115,22 +141,50 @@ class Backend:
         return [self.default_device()]
 
     def default_device(self) -> Any:
-        """The device new arrays go to when none is given."""
+        """The device new arrays go to when none is given.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").default_device()
+        'cpu'
+        """
         info = getattr(self.xp, "__array_namespace_info__", None)
         if info is not None:
             return info().default_device()
         return None
 
     def float_dtypes(self, device: Any = None) -> tuple[str, ...]:
-        """Names of the real floating dtypes supported on ``device``."""
+        """Names of the real floating dtypes supported on ``device``.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").float_dtypes()
+        ('float32', 'float64')
+        """
         return FLOAT_DTYPES
 
     def default_dtype(self, device: Any = None) -> str:
-        """The widest supported float dtype on ``device`` (float64 where possible)."""
+        """The widest supported float dtype on ``device`` (float64 where possible).
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").default_dtype()
+        'float64'
+        """
         return self.float_dtypes(device)[-1]
 
     def dtype(self, name: str, device: Any = None) -> Any:
-        """The namespace's dtype object for ``name`` ("float32", "float64", "int64", ...)."""
+        """The namespace's dtype object for ``name`` ("float32", "float64", "int64", ...).
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").dtype("float32")
+        <class 'numpy.float32'>
+        """
         if name in FLOAT_DTYPES and name not in self.float_dtypes(device):
             raise ValueError(
                 f"backend {self.name!r} does not support {name} on device {device!r}; "
@@ -141,28 +195,65 @@ class Backend:
     # -- arrays in and out -------------------------------------------------------------
 
     def owns(self, x: Any) -> bool:
-        """Whether ``x`` is an array of this backend's library (never imports it)."""
+        """Whether ``x`` is an array of this backend's library (never imports it).
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> be = anyglm.get_backend("numpy")
+        >>> be.owns(np.zeros(2)), be.owns([0.0, 1.0])
+        (True, False)
+        """
         module = type(x).__module__.partition(".")[0]
         return module in self.modules
 
     def from_numpy(self, a: np.ndarray, *, dtype: str | None = None, device: Any = None) -> Any:
-        """Copy a host array onto ``device`` as ``dtype`` (a dtype name)."""
+        """Copy a host array onto ``device`` as ``dtype`` (a dtype name).
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> anyglm.get_backend("numpy").from_numpy(np.arange(3), dtype="float32").dtype
+        dtype('float32')
+        """
         xp = self.xp
         target = None if dtype is None else self.dtype(dtype, device)
         return xp.asarray(a, dtype=target, device=device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        """Copy an array of this backend to a NumPy array on the host."""
+        """Copy an array of this backend to a NumPy array on the host.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> be = anyglm.get_backend("array_api_strict")
+        >>> be.to_numpy(be.from_numpy(np.arange(3.0))).tolist()
+        [0.0, 1.0, 2.0]
+        """
         return np.asarray(x)
 
     def device_of(self, x: Any) -> Any:
-        """The device ``x`` lives on."""
+        """The device ``x`` lives on.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> anyglm.get_backend("numpy").device_of(np.zeros(2))
+        'cpu'
+        """
         import array_api_compat
 
         return array_api_compat.device(x)
 
     def describe_devices(self) -> list[str]:
-        """Devices as strings, for listings (empty when unavailable)."""
+        """Devices as strings, for listings (empty when unavailable).
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").describe_devices()
+        ['cpu']
+        """
         if not self.is_available():
             return []
         try:

@@ -53,7 +53,17 @@ class ArraySource:
     def epoch(
         self, rng: np.random.Generator, batch_size: int, shuffle: bool
     ) -> Iterator[tuple[Any, Any, Any]]:
-        """Yield ``(X_batch, Y_batch, weights_batch_or_None)`` for one epoch."""
+        """Yield ``(X_batch, Y_batch, weights_batch_or_None)`` for one epoch.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> from anyglm.data import ArraySource
+        >>> X = np.arange(4.0).reshape(4, 1)
+        >>> src = ArraySource(anyglm.get_backend("numpy"), X, X)
+        >>> [xb.shape[0] for xb, _, _ in src.epoch(np.random.default_rng(0), 3, shuffle=False)]
+        [3, 1]
+        """
         xp, n = self.xp, self.n_rows
         if not shuffle:
             for start in range(0, n, batch_size):

@@ -16,7 +16,17 @@ __all__ = ["linear_predictor", "loss_and_gradient"]
 
 
 def linear_predictor(xp: Any, X: Any, W: Any, b: Any, n_configs: int) -> Any:
-    """``Z = X @ W + b`` reshaped to ``(n, K, c)``."""
+    """``Z = X @ W + b`` reshaped to ``(n, K, c)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import array_api_compat.numpy as xp
+    >>> from anyglm.glm import linear_predictor
+    >>> X, W, b = np.ones((5, 3)), np.ones((3, 4)), np.zeros(4)
+    >>> linear_predictor(xp, X, W, b, n_configs=2).shape  # 2 configurations of 2 outputs
+    (5, 2, 2)
+    """
     n = X.shape[0]
     Z = X @ W + b
     return xp.reshape(Z, (n, n_configs, W.shape[1] // n_configs))

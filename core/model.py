@@ -54,7 +54,15 @@ class Model:
     description: str = ""
 
     def n_outputs(self, n_classes: int | None, n_targets: int) -> int:
-        """Number of columns of ``W`` for ``n_classes`` classes or ``n_targets`` targets."""
+        """Number of columns of ``W`` for ``n_classes`` classes or ``n_targets`` targets.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> softmax, logistic = anyglm.get_model("softmax"), anyglm.get_model("logistic")
+        >>> softmax.n_outputs(10, 1), logistic.n_outputs(2, 1)
+        (10, 1)
+        """
         if self.task == "regression":
             return n_targets
         assert n_classes is not None
@@ -65,18 +73,46 @@ class Model:
 
         ``y`` is a finite float64 host array of shape ``(n, t)``. The default accepts
         every real number.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> anyglm.get_model("linear").check_targets(np.array([[-1.0], [2.0]]))  # any real value
         """
 
     def inverse_link(self, xp: Any, Z: Any) -> Any:
-        """Mean prediction ``g(Z)``: probabilities for classifiers."""
+        """Mean prediction ``g(Z)``: probabilities for classifiers.
+
+        Examples
+        --------
+        >>> import array_api_compat.numpy as xp, anyglm
+        >>> anyglm.get_model("logistic").inverse_link(xp, xp.asarray([[0.0]])).tolist()
+        [[0.5]]
+        """
         raise NotImplementedError
 
     def loss(self, xp: Any, Z: Any, Y: Any) -> Any:
-        """Per-row loss, shape ``Z.shape[:-1]`` (summed over the last axis)."""
+        """Per-row loss, shape ``Z.shape[:-1]`` (summed over the last axis).
+
+        Examples
+        --------
+        >>> import array_api_compat.numpy as xp, anyglm
+        >>> Z, Y = xp.asarray([[0.0, 0.0]]), xp.asarray([[1.0, 0.0]])
+        >>> round(float(anyglm.get_model("softmax").loss(xp, Z, Y)[0]), 4)  # log 2
+        0.6931
+        """
         raise NotImplementedError
 
     def dloss(self, xp: Any, Z: Any, Y: Any) -> Any:
-        """Derivative of the per-row loss with respect to ``Z``, shape ``Z.shape``."""
+        """Derivative of the per-row loss with respect to ``Z``, shape ``Z.shape``.
+
+        Examples
+        --------
+        >>> import array_api_compat.numpy as xp, anyglm
+        >>> Z, Y = xp.asarray([[0.0, 0.0]]), xp.asarray([[1.0, 0.0]])
+        >>> anyglm.get_model("softmax").dloss(xp, Z, Y).tolist()  # softmax(z) - y
+        [[-0.5, 0.5]]
+        """
         raise NotImplementedError
 
     def loss_and_dloss(self, xp: Any, Z: Any, Y: Any) -> tuple[Any, Any]:

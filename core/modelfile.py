@@ -45,7 +45,17 @@ _UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, replace."""
+    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, replace.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from anyglm.modelfile import atomic_write_bytes
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> atomic_write_bytes(path, b"hello")
+    >>> path.read_bytes()
+    b'hello'
+    """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():

@@ -17,7 +17,15 @@ Params = tuple[Any, ...]
 
 class Transform(NamedTuple):
     """A gradient transformation: ``init(params) -> state`` and
-    ``update(grads, state, params) -> (updates, state)``."""
+    ``update(grads, state, params) -> (updates, state)``.
+
+    Examples
+    --------
+    >>> from anyglm.optim import sgd
+    >>> opt = sgd(0.1)
+    >>> opt.update((1.0,), opt.init((0.0,)), (0.0,))[0]
+    (-0.1,)
+    """
 
     init: Callable[[Params], Any]
     update: Callable[[Params, Any, Params], tuple[Params, Any]]
@@ -91,5 +99,12 @@ def chain(*transforms: Transform) -> Transform:
 
 
 def apply_updates(params: Params, updates: Params) -> Params:
-    """``params + updates``, element by element, as new arrays."""
+    """``params + updates``, element by element, as new arrays.
+
+    Examples
+    --------
+    >>> from anyglm.optim import apply_updates
+    >>> apply_updates((1.0, 2.0), (0.5, -0.5))
+    (1.5, 1.5)
+    """
     return tuple(p + u for p, u in zip(params, updates, strict=True))

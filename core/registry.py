@@ -80,13 +80,28 @@ class PluginWarning(UserWarning):
 
 @dataclass(frozen=True)
 class PluginFailure:
-    """A plugin that could not be loaded, with the exception it raised."""
+    """A plugin that could not be loaded, with the exception it raised.
+
+    Examples
+    --------
+    >>> from anyglm.registry import PluginFailure
+    >>> PluginFailure("broken", "fake-dist 1.0", ImportError("no module x")).describe()
+    'broken (fake-dist 1.0): ImportError: no module x'
+    """
 
     name: str
     origin: str
     error: BaseException
 
     def describe(self) -> str:
+        """One line: name, origin, exception type and message.
+
+        Examples
+        --------
+        >>> from anyglm.registry import PluginFailure
+        >>> PluginFailure("p", "d 1.0", ValueError("bad")).describe()
+        'p (d 1.0): ValueError: bad'
+        """
         return f"{self.name} ({self.origin}): {type(self.error).__name__}: {self.error}"
 
 

@@ -32,6 +32,20 @@ class TrainResult:
 
     ``history`` maps ``"train_loss"`` (and, with validation data,
     ``"val_loss"`` and ``"val_score"``) to arrays of shape ``(epochs_run, K)``.
+
+    Examples
+    --------
+    >>> import numpy as np, anyglm
+    >>> from anyglm.data import ArraySource
+    >>> from anyglm.trainer import train
+    >>> be = anyglm.get_backend("numpy")
+    >>> X, Y = np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]])
+    >>> res = train(anyglm.get_model("linear"), be, ArraySource(be, X, Y), W=np.zeros((1, 1)),
+    ...             b=np.zeros(1), n_configs=1, learning_rate=0.1, alpha=0.0, epochs=3,
+    ...             batch_size=2, shuffle=False, rng=np.random.default_rng(0),
+    ...             dtype="float64", device="cpu")
+    >>> res.epochs_run, res.history["train_loss"].shape
+    (3, (3, 1))
     """
 
     W: Any
@@ -48,6 +62,14 @@ def score_from_logits(model: Model, xp: Any, Z: Any, Y: Any) -> Any:
     """Accuracy (classifiers) or R^2 (regressors) per configuration.
 
     ``Z`` has shape ``(n, K, c)``, ``Y`` the encoded targets ``(n, c)``.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp, anyglm
+    >>> Z = xp.asarray([[[2.0, 0.0]], [[0.0, 1.0]]])  # (n=2, K=1, c=2)
+    >>> Y = xp.asarray([[1.0, 0.0], [1.0, 0.0]])
+    >>> anyglm.trainer.score_from_logits(anyglm.get_model("softmax"), xp, Z, Y).tolist()
+    [0.5]
     """
     if model.task == "classification":
         if Z.shape[-1] == 1:
@@ -85,6 +107,15 @@ class EpochEnd:
 
     ``history`` maps metric names to lists of per-configuration arrays, one
     per completed epoch (resumed epochs included).
+
+    Examples
+    --------
+    >>> import numpy as np, anyglm
+    >>> seen = []
+    >>> X, y = np.array([[-1.0], [1.0]]), [0, 1]
+    >>> _ = anyglm.LogisticRegression(epochs=2).fit(X, y, callback=seen.append)
+    >>> [logs["epoch"] for logs in seen]  # fit's callback gets these fields as a dict
+    [1, 2]
     """
 
     epoch: int
@@ -162,6 +193,20 @@ def train(
         With ``on_divergence="raise"``: a loss or parameter became non-finite;
         ``err.last_finite`` holds ``(W, b)`` from the end of the previous epoch
         and ``err.history`` the history up to it.
+
+    Examples
+    --------
+    >>> import numpy as np, anyglm
+    >>> from anyglm.data import ArraySource
+    >>> from anyglm.trainer import train
+    >>> be = anyglm.get_backend("numpy")
+    >>> X, Y = np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]])
+    >>> res = train(anyglm.get_model("linear"), be, ArraySource(be, X, Y), W=np.zeros((1, 2)),
+    ...             b=np.zeros(2), n_configs=2, learning_rate=[0.1, 0.5], alpha=0.0,
+    ...             epochs=200, batch_size=2, shuffle=False, rng=np.random.default_rng(0),
+    ...             dtype="float64", device="cpu")
+    >>> np.round(res.W, 3).tolist(), np.round(res.b, 3).tolist()  # the larger rate is there
+    ([[1.979, 2.0]], [1.013, 1.0])
     """
     if on_divergence not in ("raise", "mask"):
         raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")

@@ -49,6 +49,15 @@ class LogUniform:
             raise ValueError(f"LogUniform needs 0 < low <= high < inf, got {self.low}, {self.high}")
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One draw, using ``rng``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from anyglm.tuning import LogUniform
+        >>> 0.01 <= LogUniform(0.01, 1.0).sample(np.random.default_rng(0)) <= 1.0
+        True
+        """
         return float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
 
 
@@ -95,7 +104,16 @@ class TuneResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no estimator)."""
+        """JSON-ready summary (no estimator).
+
+        Examples
+        --------
+        >>> import json, anyglm
+        >>> X, y = anyglm.datasets.load_dataset("digits")
+        >>> res = anyglm.tune("softmax", X[:200], y[:200], grid={"epochs": [1]}, refit=False)
+        >>> sorted(json.loads(json.dumps(res.to_dict())))
+        ['best_params', 'best_score', 'table', 'test_score']
+        """
         return {
             "best_params": self.best_params,
             "best_score": self.best_score,

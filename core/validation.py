@@ -138,7 +138,17 @@ def _all_finite(X: np.ndarray) -> bool:
 
 
 def check_features(X: np.ndarray, name: str = "X") -> None:
-    """Check a host feature matrix: real, 2-D, non-empty, finite."""
+    """Check a host feature matrix: real, 2-D, non-empty, finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anyglm.validation import check_features
+    >>> check_features(np.array([[1.0, np.nan]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains NaN or infinity (first at row 0, column 1); remove or impute those values
+    """
     _numeric_kind(X, name)
     if X.ndim != 2:
         hint = " (use X.reshape(-1, 1) for a single feature)" if X.ndim == 1 else ""
@@ -172,7 +182,15 @@ def check_device_features(xp: Any, X: Any, name: str = "X") -> None:
 
 
 def check_targets(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
-    """Regression targets as float64 of shape ``(n,)`` or ``(n, t)``."""
+    """Regression targets as float64 of shape ``(n,)`` or ``(n, t)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anyglm.validation import check_targets
+    >>> check_targets(np.array([1, 2]), 2).dtype
+    dtype('float64')
+    """
     _numeric_kind(y, name)
     if y.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}")
@@ -194,7 +212,17 @@ def _features_of(target_name: str) -> str:
 
 
 def check_labels(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
-    """Class labels as a 1-D host array; floats must be whole numbers."""
+    """Class labels as a 1-D host array; floats must be whole numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anyglm.validation import check_labels
+    >>> check_labels(np.array([0.0, 0.5]), 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: y looks continuous (non-integer values such as 0.5); a classifier needs ...
+    """
     if y.ndim == 2 and y.shape[1] == 1:
         raise ValueError(
             f"{name} has shape {y.shape}; pass class labels as a 1-D array (y.ravel())"
@@ -212,8 +240,9 @@ def check_labels(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or infinity; remove those samples")
         if not np.all(y == np.round(y)):
+            example = y[y != np.round(y)][0].item()
             raise ValueError(
-                f"{name} looks continuous (non-integer values such as {y[y != np.round(y)][0]!r}); "
+                f"{name} looks continuous (non-integer values such as {example!r}); "
                 "a classifier needs class labels; for a real-valued target use LinearRegression"
             )
     if y.dtype.kind == "O":
@@ -228,7 +257,14 @@ def check_labels(y: np.ndarray, n_rows: int, name: str = "y") -> np.ndarray:
 
 
 def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray:
-    """Non-negative finite weights of shape ``(n,)`` with a positive sum."""
+    """Non-negative finite weights of shape ``(n,)`` with a positive sum.
+
+    Examples
+    --------
+    >>> from anyglm.validation import check_sample_weight
+    >>> check_sample_weight([1, 2], 2).tolist()
+    [1.0, 2.0]
+    """
     w = to_host(sample_weight, "sample_weight", None)
     _numeric_kind(w, "sample_weight")
     if w.ndim == 0:

@@ -108,3 +108,47 @@ def test_public_object_has_an_example(name: str) -> None:
     assert doc.strip(), f"anyglm.{name} has no docstring"
     assert "Examples" in doc, f"anyglm.{name}'s docstring has no Examples section"
     assert ">>>" in doc, f"anyglm.{name}'s Examples section has no example"
+
+
+def _module_public_objects() -> list[str]:
+    """Every class, function and public method a module lists in its ``__all__``."""
+    names = []
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if getattr(obj, "__module__", "") != module_name:
+                continue  # re-exported; checked where it is defined
+            names.append(f"{module_name}.{name}")
+            if inspect.isclass(obj) and not issubclass(obj, BaseException):
+                for attr, member in vars(obj).items():
+                    if not attr.startswith("_") and inspect.isfunction(member):
+                        names.append(f"{module_name}.{name}.{attr}")
+    return names
+
+
+def _resolve(path: str) -> object:
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(path)
+
+
+def test_module_public_objects_are_found() -> None:
+    names = _module_public_objects()
+    assert "anyglm.estimators.Estimator.fit" in names
+    assert "anyglm.tuning.tune" in names
+
+
+@pytest.mark.parametrize("path", _module_public_objects())
+def test_every_public_function_class_and_method_has_an_example(path: str) -> None:
+    doc = inspect.getdoc(_resolve(path)) or ""
+    assert ">>>" in doc, f"{path} has no example in its docstring"
