@@ -72,7 +72,12 @@ import os
 import warnings
 import numpy as np
 import anyglm
+from importlib import metadata
 os.environ.pop("ANYGLM_BACKEND", None)
+# The pages show what a plain install prints: third-party plugins stay out.
+os.environ["ANYGLM_DISABLE_PLUGINS"] = ",".join(
+    ep.name for ep in metadata.entry_points(group="anyglm.plugins"))
+anyglm.reload_plugins()
 warnings.simplefilter("ignore", anyglm.PluginWarning)
 GENERATED = {str(DOCS / "_generated")!r}
 """
