@@ -1,0 +1,90 @@
+"""The shipped conformance suite fails on a wrong gradient, and says where and by how much."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+PLUGIN = '''
+import anyglm
+from anyglm.plugins.logistic import Logistic
+
+
+class HalfGradient(Logistic):
+    """Logistic regression whose dloss forgot a factor: half the true gradient."""
+
+    name = "halfgrad"
+
+    def dloss(self, xp, Z, Y):
+        return Logistic.dloss(self, xp, Z, Y) / 2
+
+    def loss_and_dloss(self, xp, Z, Y):
+        return self.loss(xp, Z, Y), self.dloss(xp, Z, Y)
+
+
+@anyglm.hookimpl
+def anyglm_register_models(register):
+    register(HalfGradient())
+'''
+
+
+def _install(site: Path) -> None:
+    site.mkdir()
+    (site / "halfgrad_plugin.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
+    info = site / "halfgrad_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: halfgrad-plugin\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[anyglm.plugins]\nhalfgrad = halfgrad_plugin\n", encoding="utf-8"
+    )
+
+
+def _run_suite(site: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("ANYGLM_DISABLE_PLUGINS", None)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "anyglm.conformance",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *options,
+        ],
+        cwd=site,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_missing_factor_in_the_gradient_fails_the_suite_with_a_precise_message(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    _install(site)
+    proc = _run_suite(site, "--anyglm-model", "halfgrad", "--anyglm-backend", "numpy")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "failed" in out.splitlines()[-1]
+    assert "model 'halfgrad' on backend 'numpy'" in out
+    assert "finite differences" in out
+    assert "max relative error 0.5" in out  # the size of the error: half the gradient
+
+
+def test_the_same_suite_passes_the_correct_model(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install(site)
+    proc = _run_suite(site, "--anyglm-model", "logistic", "--anyglm-backend", "numpy")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "passed" in out.splitlines()[-1] and "failed" not in out.splitlines()[-1]
