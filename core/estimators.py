@@ -515,7 +515,9 @@ class Estimator:
             if Xv.shape[1] != d:
                 raise ValueError(f"X_val has {Xv.shape[1]} features but X has {d}")
             yv_host = to_host(validation_data[1], "y_val", _owner(validation_data[1]))
-            Yv = self._encode_targets(model, yv_host, int(Xv.shape[0]), classes_, "y_val")
+            Yv = self._encode_targets(
+                model, yv_host, int(Xv.shape[0]), classes_, "y_val", Y_host.shape[1]
+            )
             validation = (Xv, be.from_numpy(Yv, dtype=dt, device=dev))
         elif hp["validation_fraction"] > 0:
             n_val = round(hp["validation_fraction"] * n)
@@ -559,6 +561,8 @@ class Estimator:
         self._dtype = prep.dtype
         if prep.classes is not None:
             self.classes_ = prep.classes
+        else:
+            self._n_targets = prep.n_outputs
 
     def _epoch_hook(
         self,
@@ -679,19 +683,22 @@ class Estimator:
             # Classifiers keep sklearn's (n_outputs, n_features) coef_, binary included.
             return self._encode_targets(model, y, n, classes_, "y"), classes_, 2
         y64 = check_targets(y, n)
-        self._n_targets = 1 if y64.ndim == 1 else y64.shape[1]
         model.check_targets(y64.reshape(n, -1))
         return y64.reshape(n, -1), None, y64.ndim
 
     def _encode_targets(
-        self, model: Model, y: np.ndarray, n: int, classes_: np.ndarray | None, name: str
+        self,
+        model: Model,
+        y: np.ndarray,
+        n: int,
+        classes_: np.ndarray | None,
+        name: str,
+        n_targets: int = 1,
     ) -> np.ndarray:
         if classes_ is None:
             y64 = check_targets(y, n, name).reshape(n, -1)
-            if y64.shape[1] != self._n_targets:
-                raise ValueError(
-                    f"{name} has {y64.shape[1]} target columns but y has {self._n_targets}"
-                )
+            if y64.shape[1] != n_targets:
+                raise ValueError(f"{name} has {y64.shape[1]} target columns but y has {n_targets}")
             model.check_targets(y64)
             return y64
         y = check_labels(y, n, name)
