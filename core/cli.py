@@ -142,14 +142,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _read_csv(path: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray | None]:
     with open(path, encoding="utf-8") as fh:
-        rows = [line.rstrip("\n").split(",") for line in fh if line.strip()]
+        rows = [[v.strip() for v in line.rstrip("\r\n").split(",")] for line in fh if line.strip()]
     if not rows:
         raise UsageError(f"--data: {path!r} is empty")
     header: list[str] | None = None
-    try:
-        [float(v) for v in rows[0]]
-    except ValueError:
-        header, rows = [h.strip() for h in rows[0]], rows[1:]
+    # A header has a non-number where the next row has a number; a text label
+    # column is non-numeric in every row and does not make a header on its own.
+    first = [_is_number(v) for v in rows[0]]
+    if not all(first) and (
+        len(rows) == 1 or any(not f and _is_number(v) for f, v in zip(first, rows[1], strict=False))
+    ):
+        header, rows = rows[0], rows[1:]
     width = len(rows[0]) if rows else 0
     if not rows or any(len(r) != width for r in rows):
         raise UsageError(f"--data: {path!r} has no data rows or rows of different lengths")
@@ -174,6 +177,14 @@ def _read_csv(path: str, label_column: str | None) -> tuple[np.ndarray, np.ndarr
             if np.all(y == np.round(y)):
                 y = y.astype(np.int64)  # "1.0" in a CSV is the class 1
     return X, y
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _column_index(spec: str, header: list[str] | None, width: int, path: str) -> int:
@@ -264,14 +275,29 @@ def _emit(
         from .modelfile import atomic_write_bytes
 
         payload = {**result, **(extra or {})}
-        atomic_write_bytes(args.metrics, (json.dumps(payload, indent=2) + "\n").encode())
+        atomic_write_bytes(args.metrics, (_json(payload) + "\n").encode())
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(_json(result))
         return
     width = max(len(k) for k in result)
     for key, value in result.items():
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"{key:<{width}}  {text}")
+
+
+def _json(value: Any) -> str:
+    """Strict JSON: NaN and infinities (a diverged configuration) become null."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), indent=2, allow_nan=False)
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -560,6 +586,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"train": _train, "tune": _tune, "eval": _eval, "predict": _predict}
     try:
         return commands.get(args.command, _listing)(args)
+    except KeyboardInterrupt:
+        print("anyglm: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, ArithmeticError, OSError, ImportError, PluginLoadError) as exc:
         if args.debug:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -364,6 +365,15 @@ class Estimator:
         from .modelfile import check_resumable, read_checkpoint
 
         hp = self._check_params()
+        if checkpoint_on not in ("epoch", "interrupt"):
+            raise ValueError(f"checkpoint_on must be 'epoch' or 'interrupt', got {checkpoint_on!r}")
+        if checkpoint is not None:
+            folder = os.path.dirname(os.fspath(checkpoint)) or "."
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(
+                    f"cannot write checkpoint {os.fspath(checkpoint)!r}: "
+                    f"folder {folder!r} does not exist"
+                )
         rng = _make_rng(self.random_state)
         ck = None if resume is None else read_checkpoint(resume)
         if ck is not None:
@@ -383,8 +393,6 @@ class Estimator:
             rng.bit_generator.state = ck.rng_state
         self._adopt(prep)
         self._rng = rng
-        if checkpoint_on not in ("epoch", "interrupt"):
-            raise ValueError(f"checkpoint_on must be 'epoch' or 'interrupt', got {checkpoint_on!r}")
         last: list[EpochEnd] = []
         every = checkpoint if checkpoint_on == "epoch" else None
         on_epoch_end = self._epoch_hook(prep, every, initial_rng_state, callback, last)
@@ -427,10 +435,21 @@ class Estimator:
         """
         hp = self._check_params()
         first = not hasattr(self, "_W")
+        pinned: dict[str, Any] = {}
         if first:
             rng = _make_rng(self.random_state)
         else:
-            rng = self._rng
+            # A model from anyglm.load() has no generator yet: seed one.
+            rng = self._rng if hasattr(self, "_rng") else _make_rng(self.random_state)
+            self._rng = rng
+            be = self._resolve_backend(X)
+            if be is not self._backend_obj:
+                raise ValueError(
+                    f"partial_fit got data for backend {be.name!r}, but the model "
+                    f"lives on {self._backend_obj.name!r}"
+                )
+            # Later batches are converted to the parameters' dtype and device.
+            pinned = {"dtype": self._dtype, "device": be.device_of(self._W)}
             if classes is not None and hasattr(self, "classes_"):
                 declared = _unique_labels(to_host(classes, "classes", None).ravel(), "classes")
                 if declared.tolist() != self.classes_.tolist():
@@ -440,7 +459,7 @@ class Estimator:
                     )
             classes = self.classes_.tolist() if hasattr(self, "classes_") else None
         hp = {**hp, "validation_fraction": 0.0}
-        prep = self._prepare(X, y, hp, rng, sample_weight, classes, None)
+        prep = self._prepare(X, y, hp, rng, sample_weight, classes, None, **pinned)
         if first:
             xp, be, dev = prep.backend.xp, prep.backend, prep.device
             dt = be.dtype(prep.dtype, dev)
@@ -454,11 +473,6 @@ class Estimator:
                 raise ValueError(
                     f"X has {prep.n_features} features, but the first partial_fit call had "
                     f"{self.n_features_in_}"
-                )
-            if prep.backend is not self._backend_obj:
-                raise ValueError(
-                    f"partial_fit got data for backend {prep.backend.name!r}, but the model "
-                    f"lives on {self._backend_obj.name!r}"
                 )
             W, b, start = self._W, self._b, self.n_epochs_
             history = {k: [np.asarray([v]) for v in vals] for k, vals in self.history_.items()}
@@ -496,11 +510,19 @@ class Estimator:
         sample_weight: Any,
         classes: Sequence[Hashable] | None,
         validation_data: tuple[Any, Any] | None,
+        dtype: str | None = None,
+        device: Any = None,
     ) -> _Prepared:
         """Check and move the data; draw the validation split from ``rng``."""
         model: Model = hp["model"]
         be = self._resolve_backend(X)
-        Xd, dt, dev = self._to_backend(X, be, "X", self.dtype, self.device)
+        Xd, dt, dev = self._to_backend(
+            X,
+            be,
+            "X",
+            self.dtype if dtype is None else dtype,
+            self.device if device is None else device,
+        )
         n, d = int(Xd.shape[0]), int(Xd.shape[1])
         y_host = to_host(y, "y", _owner(y))
         Y_host, classes_, y_shape = self._encode_fit_targets(model, y_host, n, classes)
@@ -559,10 +581,13 @@ class Estimator:
         self._backend_obj = prep.backend
         self._y_shape = prep.y_shape
         self._dtype = prep.dtype
+        # A refit may switch between a classifier and a regressor: drop the other's state.
         if prep.classes is not None:
             self.classes_ = prep.classes
+            self.__dict__.pop("_n_targets", None)
         else:
             self._n_targets = prep.n_outputs
+            self.__dict__.pop("classes_", None)
 
     def _epoch_hook(
         self,
@@ -576,8 +601,7 @@ class Estimator:
             # The state after the last completed epoch, kept for an interrupt:
             # parameters are immutable arrays; the generator state and history
             # lists are copied because training goes on mutating them.
-            rng_copy = np.random.default_rng()
-            rng_copy.bit_generator.state = info.rng.bit_generator.state
+            rng_copy = copy.deepcopy(info.rng)  # any bit generator, not only PCG64
             snapshot = EpochEnd(
                 info.epoch,
                 info.epochs,

@@ -98,6 +98,8 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):  # e.g. MT19937's key in a generator state
+        return value.tolist()
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -200,8 +202,8 @@ def write_checkpoint(
     meta, arrays = _payload(est, info.W, info.b, history, info.epoch)
     meta["checkpoint"] = {
         "epoch": info.epoch,
-        "rng_state": info.rng.bit_generator.state,
-        "initial_rng_state": initial_rng_state,
+        "rng_state": _jsonable(info.rng.bit_generator.state),
+        "initial_rng_state": _jsonable(initial_rng_state),
         "n_train": prep.n_train,
     }
     _write(path, meta, arrays)
@@ -246,6 +248,8 @@ def check_resumable(ck: Checkpoint, est: Any, prep: Any) -> None:
     problems = []
     params = _jsonable(est.get_params())
     for key in _RESUME_KEYS:
+        if key == "random_state" and isinstance(est.random_state, np.random.Generator):
+            continue  # a generator is saved as None; its state comes from the checkpoint
         if key in params and ck.meta["params"].get(key) != params[key]:
             problems.append(f"{key}={ck.meta['params'].get(key)!r} there, {params[key]!r} here")
     if ck.meta.get("model") != prep.model.name:
@@ -384,6 +388,11 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
     cls = allowed[meta["estimator"]]
     d = meta["n_features_in"]
     params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
+    cw = params.get("class_weight")
+    if isinstance(cw, dict) and classes is not None:
+        # JSON keys are strings: map them back to the class labels they came from.
+        by_text = {str(c): c for c in classes.tolist()}
+        params["class_weight"] = {by_text.get(k, k): v for k, v in cw.items()}
     est = cls(**params)
     if backend is None:
         saved = meta.get("backend", "numpy")
@@ -400,7 +409,14 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
     dt = meta.get("dtype", "float64")
     if dt not in be.float_dtypes():
         dt = be.default_dtype()
-    est._model_obj = registry.get_model(meta["model"])
+    model = registry.get_model(meta["model"])
+    if model.task == "classification" and (
+        classes is None or classes.ndim != 1 or W.shape[1] != model.n_outputs(len(classes), 1)
+    ):
+        raise ModelFileError(
+            f"{spath!r}: the class labels are missing or do not match the parameters"
+        )
+    est._model_obj = model
     est._backend_obj = be
     est.backend_ = be.name
     est.n_features_in_ = d
@@ -411,9 +427,12 @@ def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
     if classes is not None:
         est.classes_ = classes
     dev = be.default_device()
-    history = {
-        k: np.asarray(v, dtype=np.float64).reshape(-1, 1) for k, v in meta["history"].items()
-    }
+    try:
+        history = {
+            k: np.asarray(v, dtype=np.float64).reshape(-1, 1) for k, v in meta["history"].items()
+        }
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{spath!r}: metadata field 'history' is invalid") from None
     est._set_params(
         be.from_numpy(W, dtype=dt, device=dev),
         be.from_numpy(b, dtype=dt, device=dev),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -255,6 +256,13 @@ def tune(
     for k in (*SEARCHED, "model", "random_state", "validation_fraction"):
         if k in params:
             raise ValueError(f"estimator_params must not set {k!r}; it is set by tune()")
+    if test_data is not None and not (isinstance(test_data, (tuple, list)) and len(test_data) == 2):
+        raise TypeError("test_data must be a pair (X_test, y_test)")
+    if params.get("backend") in (None, "auto") and not os.environ.get("ANYGLM_BACKEND", "").strip():
+        # The search copies the data to the host to split it; train where the input lives.
+        owner = _owner(X)
+        if owner is not None:
+            params["backend"] = owner.name
     base = Estimator(model, random_state=random_state, **params)
     fixed = {"model", "random_state", "validation_fraction", "n_iter_no_change", "tol", *params}
     defaults = {k: v for k, v in base.get_params().items() if k not in fixed}
@@ -347,8 +355,6 @@ def tune(
         est.fit(X_tr, y_tr, validation_data=(X_val, y_val))
     result.best_estimator = est
     if test_data is not None:
-        if not (isinstance(test_data, (tuple, list)) and len(test_data) == 2):
-            raise TypeError("test_data must be a pair (X_test, y_test)")
         result.test_score = est.score(test_data[0], test_data[1])
     return result
 
