@@ -76,6 +76,16 @@ class _Prepared:
     n_outputs: int
     n_train: int
 
+    def zero_parameters(self, n_configs: int = 1) -> tuple[Any, Any]:
+        """Zero ``W (d, K * c)`` and ``b (K * c,)`` in the data's dtype, on its device."""
+        xp, dev = self.backend.xp, self.device
+        dt = self.backend.dtype(self.dtype, dev)
+        width = n_configs * self.n_outputs
+        return (
+            xp.zeros((self.n_features, width), dtype=dt, device=dev),
+            xp.zeros((width,), dtype=dt, device=dev),
+        )
+
 
 class Estimator:
     """A generalised linear model trained by minibatch SGD with L2 regularisation.
@@ -381,9 +391,8 @@ class Estimator:
             rng.bit_generator.state = ck.initial_rng_state
         initial_rng_state = dict(rng.bit_generator.state)
         prep = self._prepare(X, y, hp, rng, sample_weight, classes, validation_data)
-        xp, be, dev = prep.backend.xp, prep.backend, prep.device
-        W = xp.zeros((prep.n_features, prep.n_outputs), dtype=be.dtype(prep.dtype, dev), device=dev)
-        b = xp.zeros((prep.n_outputs,), dtype=be.dtype(prep.dtype, dev), device=dev)
+        be, dev = prep.backend, prep.device
+        W, b = prep.zero_parameters()
         start, history = 0, None
         if ck is not None:
             check_resumable(ck, self, prep)
@@ -393,18 +402,19 @@ class Estimator:
             rng.bit_generator.state = ck.rng_state
         self._adopt(prep)
         self._rng = rng
-        last: list[EpochEnd] = []
+        last: list[tuple[EpochEnd, int]] = []
         every = checkpoint if checkpoint_on == "epoch" else None
         on_epoch_end = self._epoch_hook(prep, every, initial_rng_state, callback, last)
         try:
             self._run(prep, hp, W, b, rng, start, history, hp["epochs"], on_epoch_end)
         except KeyboardInterrupt:
-            if checkpoint is not None and checkpoint_on == "interrupt" and last:
-                from .modelfile import write_checkpoint
-
-                write_checkpoint(checkpoint, self, prep, last[0], initial_rng_state)
             if last:
-                self._set_params(last[0].W, last[0].b, _history_arrays(last[0]), last[0].epoch)
+                done = _completed(*last[0])
+                if checkpoint is not None and checkpoint_on == "interrupt":
+                    from .modelfile import write_checkpoint
+
+                    write_checkpoint(checkpoint, self, prep, done, initial_rng_state)
+                self._set_params(done.W, done.b, _history_arrays(done), done.epoch)
             raise
         return self
 
@@ -461,10 +471,7 @@ class Estimator:
         hp = {**hp, "validation_fraction": 0.0}
         prep = self._prepare(X, y, hp, rng, sample_weight, classes, None, **pinned)
         if first:
-            xp, be, dev = prep.backend.xp, prep.backend, prep.device
-            dt = be.dtype(prep.dtype, dev)
-            W = xp.zeros((prep.n_features, prep.n_outputs), dtype=dt, device=dev)
-            b = xp.zeros((prep.n_outputs,), dtype=dt, device=dev)
+            W, b = prep.zero_parameters()
             start, history = 0, None
             self._adopt(prep)
             self._rng = rng
@@ -595,22 +602,16 @@ class Estimator:
         checkpoint: str | os.PathLike[str] | None,
         initial_rng_state: dict[str, Any],
         callback: Callable[[dict[str, Any]], bool | None] | None,
-        last: list[EpochEnd],
+        last: list[tuple[EpochEnd, int]],
     ) -> Callable[[EpochEnd], bool | None]:
         def on_epoch_end(info: EpochEnd) -> bool | None:
             # The state after the last completed epoch, kept for an interrupt:
-            # parameters are immutable arrays; the generator state and history
-            # lists are copied because training goes on mutating them.
+            # parameters are immutable arrays; the generator is copied because
+            # training goes on drawing from it. The history lists only grow, so
+            # their length now is enough to cut them back (see _completed).
             rng_copy = copy.deepcopy(info.rng)  # any bit generator, not only PCG64
-            snapshot = EpochEnd(
-                info.epoch,
-                info.epochs,
-                info.W,
-                info.b,
-                rng_copy,
-                {k: list(v) for k, v in info.history.items()},
-            )
-            last[:] = [snapshot]
+            snapshot = EpochEnd(info.epoch, info.epochs, info.W, info.b, rng_copy, info.history)
+            last[:] = [(snapshot, len(info.history["train_loss"]))]
             if checkpoint is not None:
                 from .modelfile import write_checkpoint
 
@@ -1022,6 +1023,12 @@ class SoftmaxRegression(_Classifier):
     """
 
     _model_name = "softmax"
+
+
+def _completed(info: EpochEnd, n_rows: int) -> EpochEnd:
+    """``info`` with its history cut back to the ``n_rows`` rows it had then."""
+    history = {k: v[:n_rows] for k, v in info.history.items()}
+    return EpochEnd(info.epoch, info.epochs, info.W, info.b, info.rng, history)
 
 
 def _history_arrays(info: EpochEnd) -> dict[str, np.ndarray]:

@@ -373,15 +373,14 @@ def _train_group(
     hp = est._check_params()
     rng = _make_rng(base.random_state)
     prep = est._prepare(X, y, hp, rng, None, None, (X_val, y_val))
-    be, dev = prep.backend, prep.device
-    xp, K, c = be.xp, len(settings), prep.n_outputs
-    dt = be.dtype(prep.dtype, dev)
+    K = len(settings)
+    W, b = prep.zero_parameters(K)
     result = train(
         prep.model,
-        be,
+        prep.backend,
         prep.source,
-        W=xp.zeros((prep.n_features, K * c), dtype=dt, device=dev),
-        b=xp.zeros((K * c,), dtype=dt, device=dev),
+        W=W,
+        b=b,
         n_configs=K,
         learning_rate=[s[0] for s in settings],
         alpha=[s[1] for s in settings],
@@ -390,7 +389,7 @@ def _train_group(
         shuffle=hp["shuffle"],
         rng=rng,
         dtype=prep.dtype,
-        device=dev,
+        device=prep.device,
         validation=prep.validation,
         on_divergence="mask",
     )
