@@ -41,3 +41,12 @@ class NumpyBackend(Backend):
 @hookimpl
 def anyglm_register_backends(register: Any) -> None:
     register(NumpyBackend())
+
+
+@hookimpl
+def anyglm_epoch_kernel(backend: Any, model: Any) -> Any:
+    if isinstance(backend, NumpyBackend):
+        from .numpy_epoch import NumpyEpochKernel
+
+        return NumpyEpochKernel(model, backend.xp)
+    return None

@@ -34,10 +34,10 @@ FAST = ["read X once", "numpy slices", "numpy gather", "anyglm epoch", "anyglm f
 def test_hand_loops_match_anyglm(model: str) -> None:
     args = epoch.parse_args(["--n", "600", "--d", "20", "--classes", "4", "--batch", "64"])
     s = epoch.make_setup(np, args, model, 64, "float64", 600, 100)
-    for name in ("numpy gather", "numpy slices", "anyglm epoch"):
+    for name in ("numpy gather", "numpy slices", "anyglm epoch", "anyglm portable"):
         epoch.SETUPS[name](s)()
     diffs = epoch.verify(s)
-    assert set(diffs) == {"numpy gather", "numpy slices"}
+    assert set(diffs) == {"numpy gather", "numpy slices", "anyglm portable"}
     for name, d in diffs.items():
         assert d < 1e-12, (name, d)
     W, _ = s.params["anyglm epoch"]

@@ -50,6 +50,23 @@ class ArraySource:
         self.device = device
         self.n_rows = int(X.shape[0])
 
+    def order(self, rng: np.random.Generator, shuffle: bool) -> np.ndarray | None:
+        """The rows of the next epoch, drawn on the host (``None``: in order).
+
+        :meth:`epoch` and the backends' epoch kernels draw it here, so both take
+        the same rows from the same generator state.
+
+        Examples
+        --------
+        >>> import numpy as np, anyglm
+        >>> from anyglm.data import ArraySource
+        >>> X = np.arange(5.0).reshape(5, 1)
+        >>> src = ArraySource(anyglm.get_backend("numpy"), X, X)
+        >>> src.order(np.random.default_rng(0), True).tolist()
+        [2, 4, 3, 0, 1]
+        """
+        return rng.permutation(self.n_rows) if shuffle else None
+
     def epoch(
         self, rng: np.random.Generator, batch_size: int, shuffle: bool
     ) -> Iterator[tuple[Any, Any, Any]]:
@@ -73,7 +90,7 @@ class ArraySource:
             return
         # One host-to-device copy of the permutation per epoch; gathers use
         # xp.take because the standard has no integer-array indexing.
-        perm = rng.permutation(n)
+        perm = rng.permutation(n)  # what order() draws: the same rows as a kernel sees
         idx_all = self.backend.from_numpy(perm, dtype="int64", device=self.device)
         for start in range(0, n, batch_size):
             idx = idx_all[start : min(start + batch_size, n)]

@@ -15,6 +15,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .fastpath import EpochKernel
     from .model import Model
 
 PROJECT = "anyglm"
@@ -31,3 +32,16 @@ def anyglm_register_backends(register: Callable[[Backend], None]) -> None:
 @hookspec
 def anyglm_register_models(register: Callable[[Model], None]) -> None:
     """Register models (loss families) by calling ``register(model)`` once per model."""
+
+
+@hookspec(firstresult=True)
+def anyglm_epoch_kernel(backend: Backend, model: Model) -> EpochKernel | None:
+    """Offer a faster implementation of one training epoch, or ``None``.
+
+    Called when training starts. The first implementation that returns a
+    kernel (an :class:`anyglm.fastpath.EpochKernel`) runs every epoch of that
+    fit instead of the portable loop; returning ``None`` keeps the portable
+    path, which stays the reference. The conformance suite checks, for every
+    backend x model pair with a kernel, that both give the same parameters and
+    losses within the cross-backend tolerance.
+    """

@@ -207,6 +207,8 @@ class PluginState:
                 "anyglm_register_models": (self.models, model_names),
             }
             for caller in self.pm.get_hookcallers(plugin) or []:
+                if caller.name not in targets:
+                    continue  # a query hook (anyglm_epoch_kernel): called when needed
                 registry, names = targets[caller.name]
                 for impl in caller.get_hookimpls():
                     if impl.plugin is not plugin:
@@ -262,7 +264,7 @@ class PluginState:
 def _check_hook_names(plugin: Any) -> None:
     # pluggy only sees functions carrying the marker; a misspelled hook without
     # it would otherwise be ignored in silence.
-    specs = {"anyglm_register_backends", "anyglm_register_models"}
+    specs = {name for name in dir(hookspecs) if name.startswith("anyglm_")}
     for attr in dir(plugin):
         if attr.startswith("anyglm_") and attr not in specs and callable(getattr(plugin, attr)):
             close = difflib.get_close_matches(attr, sorted(specs), n=1)

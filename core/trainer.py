@@ -19,6 +19,7 @@ import numpy as np
 from .backend import Backend
 from .data import ArraySource
 from .errors import DivergenceError
+from .fastpath import EpochTask, find_epoch_kernel
 from .glm import linear_predictor, loss_and_gradient
 from .model import Model
 from .optim import add_l2, apply_updates, chain, sgd
@@ -167,6 +168,7 @@ def train(
     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
     on_divergence: str = "raise",
     snapshots: Collection[int] = (),
+    fast_path: bool = True,
 ) -> TrainResult:
     """Run minibatch SGD from epoch ``start_epoch + 1`` up to ``epochs``.
 
@@ -186,6 +188,10 @@ def train(
         later metrics and keep training the others.
     snapshots : collection of int
         Epochs after which ``(W, b)`` is kept in ``TrainResult.snapshots``.
+    fast_path : bool
+        Run each epoch through the backend's epoch kernel when a plugin offers
+        one (:mod:`anyglm.fastpath`); ``False`` keeps the portable loop, the
+        reference the kernels are checked against.
 
     Raises
     ------
@@ -215,14 +221,21 @@ def train(
     lr_host = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (n_configs,)).copy()
     al_host = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_configs,)).copy()
 
-    def make_optimizer() -> Any:
+    def rates() -> tuple[Any, Any]:
         if n_configs == 1 and on_divergence == "raise":
-            lr, al = float(lr_host[0]), float(al_host[0])  # scalars: no broadcast cost
-        else:
-            lr = _per_config(lr_host, n_configs, n_outputs, backend, dtype, device)
-            al = _per_config(al_host, n_configs, n_outputs, backend, dtype, device)
+            return float(lr_host[0]), float(al_host[0])  # scalars: no broadcast cost
+        return (
+            _per_config(lr_host, n_configs, n_outputs, backend, dtype, device),
+            _per_config(al_host, n_configs, n_outputs, backend, dtype, device),
+        )
+
+    def make_optimizer() -> Any:
+        lr, al = rates()
         return chain(add_l2(al, (True, False)), sgd(lr))
 
+    kernel = find_epoch_kernel(backend, model) if fast_path else None
+    if not isinstance(source, ArraySource):
+        kernel = None
     opt = make_optimizer()
     state = opt.init((W, b))
     keys = ["train_loss"] + (["val_loss", "val_score"] if validation is not None else [])
@@ -234,14 +247,22 @@ def train(
     stopped_early = False
     for epoch in range(start_epoch + 1, epochs + 1):
         W0, b0 = W, b
-        total = xp.zeros((n_configs,), dtype=W.dtype, device=device)
-        for Xb, Yb, wb in source.epoch(rng, batch_size, shuffle):
-            loss, gW, gb = loss_and_gradient(
-                model, xp, Xb, Yb, W, b, n_configs=n_configs, weights=wb
-            )
-            total = total + loss * Xb.shape[0]
-            updates, state = opt.update((gW, gb), state, (W, b))
-            W, b = apply_updates((W, b), updates)
+        if kernel is not None:
+            lr, al = rates()
+            task = EpochTask(
+                source.X, source.Y, source.weights, source.order(rng, shuffle),
+                batch_size, W, b, lr, al, n_configs,
+            )  # fmt: skip
+            W, b, total = kernel(task)
+        else:
+            total = xp.zeros((n_configs,), dtype=W.dtype, device=device)
+            for Xb, Yb, wb in source.epoch(rng, batch_size, shuffle):
+                loss, gW, gb = loss_and_gradient(
+                    model, xp, Xb, Yb, W, b, n_configs=n_configs, weights=wb
+                )
+                total = total + loss * Xb.shape[0]
+                updates, state = opt.update((gW, gb), state, (W, b))
+                W, b = apply_updates((W, b), updates)
         parts = [total / n]
         if validation is not None:
             Xv, Yv = validation

@@ -24,6 +24,14 @@ What it does
       case, ``<name>-broken``, whose tests error with that exception.
   ``model_name``
       the name of every registered model (id: the name).
+  ``fast_path_case``
+      a ``(BackendCase, model_name)`` pair for every available backend case
+      and model whose backend offers an epoch kernel for that model (the
+      ``anyglm_epoch_kernel`` hook), with ids like
+      ``numpy-cpu-float32-softmax``. Pairs without a kernel are not generated
+      (the portable path is what the other tests check); with none at all the
+      test is deselected. A hook that raises gives a ``<case>-<model>-broken``
+      pair whose test errors with the exception.
 
   The markers ``anyglm_backends(*names)`` and ``anyglm_models(*names)`` limit
   one test to some backends or models (the convergence tests, for instance,
@@ -320,6 +328,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
         params = [pytest.param(name, id=name) for name in names]
         metafunc.parametrize("model_name", params or [_deselected("model")])
+    if "fast_path_case" in metafunc.fixturenames:
+        pairs = _fast_path_cases(_backend_cases(config), _model_names(config))
+        metafunc.parametrize("fast_path_case", pairs or [_deselected("fast-path")])
+
+
+def _fast_path_cases(backend_cases: list[Any], models: list[str]) -> list[Any]:
+    import anyglm
+    from anyglm.fastpath import find_epoch_kernel
+
+    params = []
+    for param in backend_cases:
+        case = param.values[0]
+        if case is None or case.skip_reason is not None or case.error is not None:
+            continue
+        for name in models:
+            pair_id = f"{case.id}-{name}"
+            try:
+                backend = anyglm.get_backend(case.backend_name)
+                kernel = find_epoch_kernel(backend, anyglm.get_model(name))
+            except Exception as exc:  # a raising hook fails its pair's test
+                error = (
+                    f"backend {case.backend_name!r}, model {name!r}: the anyglm_epoch_kernel "
+                    f"hook raised {type(exc).__name__}: {exc}"
+                )
+                broken = getattr(pytest.mark, _BROKEN)(error)
+                params.append(pytest.param((case, name), id=f"{pair_id}-broken", marks=broken))
+                continue
+            if kernel is not None:
+                params.append(pytest.param((case, name), id=pair_id))
+    return params
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,4 +1,4 @@
-"""The shipped conformance suite fails on a wrong gradient, and says where and by how much."""
+"""The shipped conformance suite fails on a wrong gradient or epoch kernel, and says where."""
 
 from __future__ import annotations
 
@@ -88,3 +88,54 @@ def test_the_same_suite_passes_the_correct_model(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "passed" in out.splitlines()[-1] and "failed" not in out.splitlines()[-1]
+
+
+KERNEL_PLUGIN = '''
+import dataclasses
+
+import anyglm
+from anyglm.backends.numpy_epoch import NumpyEpochKernel
+
+
+class ForgetsThePenalty(NumpyEpochKernel):
+    """A NumPy epoch kernel that drops the L2 term."""
+
+    def __call__(self, task):
+        return super().__call__(dataclasses.replace(task, alpha=0.0))
+
+
+@anyglm.hookimpl
+def anyglm_epoch_kernel(backend, model):
+    if backend.name == "numpy":
+        return ForgetsThePenalty(model, backend.xp)
+    return None
+'''
+
+
+def test_an_epoch_kernel_that_drops_the_penalty_fails_the_suite(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "nodecay_plugin.py").write_text(textwrap.dedent(KERNEL_PLUGIN), encoding="utf-8")
+    info = site / "nodecay_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: nodecay-plugin\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[anyglm.plugins]\nnodecay = nodecay_plugin\n", encoding="utf-8"
+    )
+    proc = _run_suite(
+        site, "--anyglm-backend", "numpy", "--anyglm-model", "softmax", "-k", "kernel"
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "model 'softmax' on backend 'numpy'" in out
+    assert "epoch kernel gives W different from the portable loop" in out
+    # Without the plugin the same selection passes: the kernel, not the test, is wrong.
+    (info / "entry_points.txt").unlink()
+    proc = _run_suite(
+        site, "--anyglm-backend", "numpy", "--anyglm-model", "softmax", "-k", "kernel"
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "passed" in out.splitlines()[-1]
