@@ -706,8 +706,21 @@ def targets(rows: dict[str, Row], s: Setup) -> list[dict[str, Any]]:
     add("anyglm epoch <= 2 x reading X once", AG_EPOCH, READ, lambda v: v <= 2.0, True)
     if s.device == "cpu":
         add("anyglm epoch >= 1.5 x faster than torch", TORCH, AG_EPOCH, lambda v: v >= 1.5, False)
-        add("anyglm epoch >= 20 x faster than sklearn SGD", SGD, AG_EPOCH, lambda v: v >= 20, False)
-        add("anyglm fit >= 20 x faster than sklearn SGD fit", SGD, AG_FIT, lambda v: v >= 20, False)
+        if s.model == "softmax":  # the figure: 10 one-vs-rest passes of SGDClassifier
+            add(
+                "anyglm epoch >= 20 x faster than sklearn SGD",
+                SGD,
+                AG_EPOCH,
+                lambda v: v >= 20,
+                False,
+            )
+            add(
+                "anyglm fit >= 20 x faster than sklearn SGD fit",
+                SGD,
+                AG_FIT,
+                lambda v: v >= 20,
+                False,
+            )
     else:
         add("anyglm epoch no slower than torch CUDA", TORCH, AG_EPOCH, lambda v: v >= 1.0, False)
         ag = med(AG_EPOCH)

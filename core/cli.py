@@ -569,6 +569,9 @@ def _doctor(args: argparse.Namespace) -> None:
         print(f"  {f['name']} ({f['origin']}): {f['error']}")
     if report["disabled_plugins"]:
         print("disabled by ANYGLM_DISABLE_PLUGINS: " + ", ".join(report["disabled_plugins"]))
+    print("\nfast paths (epoch kernels):")
+    for name, models in report["fast_paths"].items():
+        print(f"  {name}: {', '.join(models) if models else 'none (portable loop)'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

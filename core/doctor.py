@@ -32,7 +32,9 @@ def doctor() -> dict[str, Any]:
         ``anyglm``, ``python``, ``platform``, ``libraries`` (versions of the
         runtime dependencies), ``backends`` and ``models`` (as
         :func:`list_backends` and :func:`list_models` give them),
-        ``failed_plugins`` (name, origin, error) and ``disabled_plugins``.
+        ``failed_plugins`` (name, origin, error), ``disabled_plugins`` and
+        ``fast_paths``: per available backend, the models a plugin offers an
+        epoch kernel for (empty when ``ANYGLM_DISABLE_FAST_PATHS`` is set).
 
     Examples
     --------
@@ -40,14 +42,17 @@ def doctor() -> dict[str, Any]:
     >>> report = anyglm.doctor()
     >>> report["anyglm"] == anyglm.__version__, "numpy" in report["libraries"]
     (True, True)
+    >>> "softmax" in report["fast_paths"]["numpy"]
+    True
     """
     state = registry.plugin_state()
+    backends = registry.list_backends()
     return {
         "anyglm": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "libraries": {d: _version(d) for d in ("numpy", "array-api-compat", "pluggy")},
-        "backends": registry.list_backends(),
+        "backends": backends,
         "models": registry.list_models(),
         "failed_plugins": [
             {
@@ -58,7 +63,24 @@ def doctor() -> dict[str, Any]:
             for f in state.failures
         ],
         "disabled_plugins": list(state.disabled),
+        "fast_paths": _fast_paths(backends),
     }
+
+
+def _fast_paths(backends: list[dict[str, Any]]) -> dict[str, list[str]]:
+    from .fastpath import find_epoch_kernel
+
+    models = [registry.get_model(row["name"]) for row in registry.list_models()]
+    out: dict[str, list[str]] = {}
+    for row in backends:
+        if not row["available"]:
+            continue
+        be = registry.get_backend(row["name"])
+        try:
+            out[be.name] = [m.name for m in models if find_epoch_kernel(be, m) is not None]
+        except Exception as exc:  # a raising hook is reported, not fatal to the report
+            out[be.name] = [f"error: {type(exc).__name__}: {exc}"]
+    return out
 
 
 def compare_backends(

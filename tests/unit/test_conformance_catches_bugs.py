@@ -139,3 +139,34 @@ def test_an_epoch_kernel_that_drops_the_penalty_fails_the_suite(tmp_path: Path) 
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "passed" in out.splitlines()[-1]
+
+
+def test_a_raising_kernel_hook_fails_its_pairs_instead_of_hiding_them(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "raising_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            import anyglm
+
+
+            @anyglm.hookimpl
+            def anyglm_epoch_kernel(backend, model):
+                raise RuntimeError("kernel lookup exploded")
+            """
+        ),
+        encoding="utf-8",
+    )
+    info = site / "raising_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: raising-plugin\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[anyglm.plugins]\nraising = raising_plugin\n", encoding="utf-8"
+    )
+    proc = _run_suite(site, "--anyglm-backend", "numpy", "--anyglm-model", "linear", "-k", "kernel")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "numpy-cpu-float64-linear-broken" in out
+    assert "the anyglm_epoch_kernel hook raised RuntimeError: kernel lookup exploded" in out
