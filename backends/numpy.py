@@ -45,7 +45,8 @@ def anyglm_register_backends(register: Any) -> None:
 
 @hookimpl
 def anyglm_epoch_kernel(backend: Any, model: Any) -> Any:
-    if isinstance(backend, NumpyBackend):
+    # Exactly this backend: a subclass may bring another namespace or arrays.
+    if type(backend) is NumpyBackend:
         from .numpy_epoch import NumpyEpochKernel
 
         return NumpyEpochKernel(model, backend.xp)

@@ -77,7 +77,9 @@ def _fast_paths(backends: list[dict[str, Any]]) -> dict[str, list[str]]:
             continue
         be = registry.get_backend(row["name"])
         try:
-            out[be.name] = [m.name for m in models if find_epoch_kernel(be, m) is not None]
+            out[be.name] = [
+                m.name for m in models if find_epoch_kernel(be, m, errors="raise") is not None
+            ]
         except Exception as exc:  # a raising hook is reported, not fatal to the report
             out[be.name] = [f"error: {type(exc).__name__}: {exc}"]
     return out

@@ -1070,11 +1070,13 @@ def _unique_labels(y: np.ndarray, name: str) -> np.ndarray:
 
 def _sorted_lookup(classes_: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     # Numbers (or strings) against sorted classes of the same kind: a binary
-    # search, about 100x faster than the dictionary below on 1e5 labels.
+    # search, about 10x faster than the dictionary below on 6e4 labels.
     # Elsewhere (objects, mixed kinds, unsorted classes) None.
-    kinds = (classes_.dtype.kind, y.dtype.kind)
-    numeric = kinds[0] in "biuf" and kinds[1] in "biuf"
-    if not (numeric or (kinds[0] == kinds[1] and kinds[0] in "US")) or len(classes_) == 0:
+    # Same kind only: searchsorted promotes int64 against uint64 (or int against
+    # float) to float64, where integers above 2**53 collide.
+    if classes_.dtype.kind != y.dtype.kind or classes_.dtype.kind not in "biufUS":
+        return None
+    if len(classes_) == 0:
         return None
     if len(classes_) > 1 and not bool(np.all(classes_[1:] > classes_[:-1])):
         return None

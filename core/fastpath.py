@@ -15,6 +15,7 @@ portable path only (to rule a kernel out when results look wrong).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,9 @@ __all__ = ["EpochKernel", "EpochTask", "fast_paths_disabled", "find_epoch_kernel
 class EpochTask:
     """Everything one epoch needs; what an :class:`EpochKernel` receives.
 
+    A kernel must not modify any of these arrays: ``X``, ``Y`` and ``weights``
+    may be the caller's own, ``W`` and ``b`` are what the trainer falls back on.
+
     Attributes
     ----------
     X : array, shape (n, d)
@@ -45,10 +49,10 @@ class EpochTask:
         ``order[j * batch_size : (j + 1) * batch_size]``; the last one may be shorter.
     batch_size : int
     W : array, shape (d, K * c)
-        Weights at the start of the epoch. The kernel must not modify it (the
-        trainer keeps it to fall back on when the epoch diverges).
+        Weights at the start of the epoch (the trainer keeps them to fall back
+        on when the epoch diverges).
     b : array, shape (K * c,)
-        Intercepts at the start of the epoch; not to be modified either.
+        Intercepts at the start of the epoch.
     learning_rate, alpha : float or array of shape (K * c,)
         One value for every column, or one per column on the device.
     n_configs : int
@@ -148,10 +152,24 @@ def fast_paths_disabled() -> bool:
     return value not in ("", "0", "false", "no")
 
 
-def find_epoch_kernel(backend: Backend, model: Model) -> EpochKernel | None:
+def find_epoch_kernel(
+    backend: Backend, model: Model, *, errors: str = "warn"
+) -> EpochKernel | None:
     """The epoch kernel a plugin offers for ``model`` on ``backend``, or ``None``.
 
-    ``None`` also when ``ANYGLM_DISABLE_FAST_PATHS`` is set.
+    The plugins' ``anyglm_epoch_kernel`` hooks are asked in pluggy's order
+    (the last registered first) and the first callable answer wins. A hook
+    that raises or answers something that is not callable is skipped with a
+    :class:`~anyglm.PluginWarning` naming the plugin, so one broken plugin
+    costs speed, not the fit; ``errors="raise"`` (what the conformance suite
+    and :func:`anyglm.doctor` use), or ``ANYGLM_STRICT_PLUGINS=1``, raises
+    instead. ``None`` also when ``ANYGLM_DISABLE_FAST_PATHS`` is set.
+
+    Parameters
+    ----------
+    backend : Backend
+    model : Model
+    errors : {"warn", "raise"}
 
     Examples
     --------
@@ -161,14 +179,40 @@ def find_epoch_kernel(backend: Backend, model: Model) -> EpochKernel | None:
     ...                   anyglm.get_model("softmax")) is None  # portable path only
     True
     """
+    if errors not in ("warn", "raise"):
+        raise ValueError(f"errors must be 'warn' or 'raise', got {errors!r}")
     if fast_paths_disabled():
         return None
-    from .registry import plugin_state
+    from .registry import PluginWarning, plugin_state
 
-    kernel = plugin_state().pm.hook.anyglm_epoch_kernel(backend=backend, model=model)
-    if kernel is not None and not callable(kernel):
-        raise TypeError(
-            f"an anyglm_epoch_kernel hook returned {kernel!r} for backend {backend.name!r} "
-            f"and model {model.name!r}; it must return a callable or None"
+    state = plugin_state()
+    raise_errors = errors == "raise" or state.strict
+    args = {"backend": backend, "model": model}
+    # Called one by one (pluggy's own order) so that a failing plugin can be skipped.
+    for impl in reversed(state.pm.hook.anyglm_epoch_kernel.get_hookimpls()):
+        try:
+            kernel = impl.function(*[args[name] for name in impl.argnames])
+        except Exception as exc:
+            if raise_errors:
+                raise
+            problem: str = f"raised {type(exc).__name__}: {exc}"
+        else:
+            if kernel is None:
+                continue
+            if callable(kernel):
+                return kernel
+            problem = f"returned {kernel!r}; it must return a callable or None"
+            if raise_errors:
+                raise TypeError(
+                    f"the anyglm_epoch_kernel hook of plugin {impl.plugin_name!r} {problem} "
+                    f"(backend {backend.name!r}, model {model.name!r})"
+                )
+        warnings.warn(
+            f"anyglm skipped the epoch kernel of plugin {impl.plugin_name!r} for backend "
+            f"{backend.name!r} and model {model.name!r}: its anyglm_epoch_kernel hook "
+            f"{problem}. Training goes on without it (slower); run "
+            f"`pytest --pyargs anyglm.conformance` to see the failure.",
+            PluginWarning,
+            stacklevel=3,
         )
-    return kernel
+    return None

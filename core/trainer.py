@@ -190,8 +190,10 @@ def train(
         Epochs after which ``(W, b)`` is kept in ``TrainResult.snapshots``.
     fast_path : bool
         Run each epoch through the backend's epoch kernel when a plugin offers
-        one (:mod:`anyglm.fastpath`); ``False`` keeps the portable loop, the
-        reference the kernels are checked against.
+        one (:mod:`anyglm.fastpath`) and ``source`` is an :class:`ArraySource`
+        itself (a subclass may change the minibatches, which a kernel would
+        not see); ``False`` keeps the portable loop, the reference the kernels
+        are checked against.
 
     Raises
     ------
@@ -233,9 +235,9 @@ def train(
         lr, al = rates()
         return chain(add_l2(al, (True, False)), sgd(lr))
 
-    kernel = find_epoch_kernel(backend, model) if fast_path else None
-    if not isinstance(source, ArraySource):
-        kernel = None
+    # Exactly an ArraySource: a subclass may serve other minibatches than X and Y hold.
+    use_kernel = fast_path and type(source) is ArraySource
+    kernel = find_epoch_kernel(backend, model) if use_kernel else None
     opt = make_optimizer()
     state = opt.init((W, b))
     keys = ["train_loss"] + (["val_loss", "val_score"] if validation is not None else [])

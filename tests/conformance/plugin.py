@@ -346,7 +346,7 @@ def _fast_path_cases(backend_cases: list[Any], models: list[str]) -> list[Any]:
             pair_id = f"{case.id}-{name}"
             try:
                 backend = anyglm.get_backend(case.backend_name)
-                kernel = find_epoch_kernel(backend, anyglm.get_model(name))
+                kernel = find_epoch_kernel(backend, anyglm.get_model(name), errors="raise")
             except Exception as exc:  # a raising hook fails its pair's test
                 error = (
                     f"backend {case.backend_name!r}, model {name!r}: the anyglm_epoch_kernel "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from typing import Any
 
@@ -122,26 +121,87 @@ def test_divergence_is_caught_in_the_same_epoch_on_both_paths(
     assert epochs[0] == epochs[1] > 1
 
 
-@pytest.mark.usefixtures("no_env")
-def test_a_hook_that_returns_a_non_callable_is_reported() -> None:
-    plugin = types.ModuleType("bad_kernel_plugin")
+def _register(hook: Any, name: str) -> types.ModuleType:
+    plugin = types.ModuleType(name)
+    plugin.anyglm_epoch_kernel = anyglm.hookimpl(hook)  # type: ignore[attr-defined]
+    plugin_state().pm.register(plugin, name=name)
+    return plugin
 
-    @anyglm.hookimpl
-    def anyglm_epoch_kernel(backend: Any, model: Any) -> Any:
+
+@pytest.mark.usefixtures("no_env")
+@pytest.mark.parametrize("kind", ["non-callable", "raising"])
+def test_a_broken_kernel_hook_costs_speed_not_the_fit(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANYGLM_STRICT_PLUGINS", raising=False)
+
+    def hook(backend: Any, model: Any) -> Any:
+        if kind == "raising":
+            raise RuntimeError("kernel lookup exploded")
         return "not a kernel"
 
-    plugin.anyglm_epoch_kernel = anyglm_epoch_kernel  # type: ignore[attr-defined]
-    pm = plugin_state().pm
-    pm.register(plugin, name="bad-kernel")
+    plugin = _register(hook, "bad-kernel")
+    numpy, linear = anyglm.get_backend("numpy"), anyglm.get_model("linear")
     try:
-        with pytest.raises(TypeError, match="must return a callable or None"):
-            find_epoch_kernel(anyglm.get_backend("numpy"), anyglm.get_model("linear"))
+        # The broken plugin is asked first (registered last) and skipped with a
+        # warning that names it; NumPy's own kernel still serves.
+        with pytest.warns(anyglm.PluginWarning, match="plugin 'bad-kernel'"):
+            kernel = find_epoch_kernel(numpy, linear)
+        assert callable(kernel)
+        with pytest.warns(anyglm.PluginWarning):
+            est = anyglm.LinearRegression(epochs=2, random_state=0)
+            est.fit(np.eye(3), [1.0, 2.0, 3.0])
+        assert np.all(np.isfinite(est.coef_))
+        expected = TypeError if kind == "non-callable" else RuntimeError
+        with pytest.raises(expected):
+            find_epoch_kernel(numpy, linear, errors="raise")
         report = anyglm.doctor()["fast_paths"]["numpy"]
-        assert report and report[0].startswith("error: TypeError")
+        assert report and report[0].startswith(f"error: {expected.__name__}")
+        plugin_state().strict = True  # what ANYGLM_STRICT_PLUGINS=1 sets
+        try:
+            with pytest.raises(expected):
+                find_epoch_kernel(numpy, linear)
+        finally:
+            plugin_state().strict = False
     finally:
-        pm.unregister(plugin)
+        plugin_state().pm.unregister(plugin)
+    assert callable(find_epoch_kernel(numpy, linear))
+    with pytest.raises(ValueError, match="errors must be"):
+        find_epoch_kernel(numpy, linear, errors="ignore")
+
+
+@pytest.mark.usefixtures("no_env")
+def test_an_array_source_subclass_keeps_its_own_minibatches() -> None:
+    class Noisy(ArraySource):
+        def epoch(self, rng: np.random.Generator, batch_size: int, shuffle: bool) -> Any:
+            for Xb, Yb, wb in super().epoch(rng, batch_size, shuffle):
+                yield Xb + 0.5 * rng.normal(size=Xb.shape), Yb, wb
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    Y = X @ np.ones((3, 1))
+    be = anyglm.get_backend("numpy")
+    results = []
+    for fast in (True, False):
+        res = train(
+            anyglm.get_model("linear"), be, Noisy(be, X, Y), W=np.zeros((3, 1)),
+            b=np.zeros(1), n_configs=1, learning_rate=0.05, alpha=0.0, epochs=5,
+            batch_size=10, shuffle=True, rng=np.random.default_rng(1), dtype="float64",
+            device="cpu", fast_path=fast,
+        )  # fmt: skip
+        results.append(res.W)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.usefixtures("no_env")
+def test_a_numpy_backend_subclass_gets_no_numpy_kernel() -> None:
+    from anyglm.backends.numpy import NumpyBackend
+
+    class Other(NumpyBackend):
+        name = "other-numpy"
+
+    assert find_epoch_kernel(Other(), anyglm.get_model("linear")) is None
     assert callable(find_epoch_kernel(anyglm.get_backend("numpy"), anyglm.get_model("linear")))
-    assert "bad_kernel_plugin" not in sys.modules
 
 
 @pytest.mark.usefixtures("no_env")
