@@ -82,7 +82,8 @@ class ArraySource:
         [3, 1]
         """
         xp, n = self.xp, self.n_rows
-        if not shuffle:
+        perm = self.order(rng, shuffle)
+        if perm is None:
             for start in range(0, n, batch_size):
                 stop = min(start + batch_size, n)  # array-api-strict refuses slices past the end
                 w = None if self.weights is None else self.weights[start:stop]
@@ -90,7 +91,6 @@ class ArraySource:
             return
         # One host-to-device copy of the permutation per epoch; gathers use
         # xp.take because the standard has no integer-array indexing.
-        perm = rng.permutation(n)  # what order() draws: the same rows as a kernel sees
         idx_all = self.backend.from_numpy(perm, dtype="int64", device=self.device)
         for start in range(0, n, batch_size):
             idx = idx_all[start : min(start + batch_size, n)]

@@ -31,17 +31,20 @@ def anyglm_register_models(register):
 '''
 
 
-def _install(site: Path) -> None:
+def _install(site: Path, name: str = "halfgrad", source: str = PLUGIN) -> Path:
+    """Install module ``<name>_plugin`` with entry point ``name``; return its dist-info."""
     site.mkdir()
-    (site / "halfgrad_plugin.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
-    info = site / "halfgrad_plugin-1.0.dist-info"
+    module = f"{name}_plugin"
+    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{module}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: halfgrad-plugin\nVersion: 1.0\n", encoding="utf-8"
+        f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 1.0\n", encoding="utf-8"
     )
     (info / "entry_points.txt").write_text(
-        "[anyglm.plugins]\nhalfgrad = halfgrad_plugin\n", encoding="utf-8"
+        f"[anyglm.plugins]\n{name} = {module}\n", encoding="utf-8"
     )
+    return info
 
 
 def _run_suite(site: Path, *options: str) -> subprocess.CompletedProcess[str]:
@@ -114,16 +117,7 @@ def anyglm_epoch_kernel(backend, model):
 
 def test_an_epoch_kernel_that_drops_the_penalty_fails_the_suite(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "nodecay_plugin.py").write_text(textwrap.dedent(KERNEL_PLUGIN), encoding="utf-8")
-    info = site / "nodecay_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: nodecay-plugin\nVersion: 1.0\n", encoding="utf-8"
-    )
-    (info / "entry_points.txt").write_text(
-        "[anyglm.plugins]\nnodecay = nodecay_plugin\n", encoding="utf-8"
-    )
+    info = _install(site, "nodecay", KERNEL_PLUGIN)
     proc = _run_suite(
         site, "--anyglm-backend", "numpy", "--anyglm-model", "softmax", "-k", "kernel"
     )
@@ -143,27 +137,17 @@ def test_an_epoch_kernel_that_drops_the_penalty_fails_the_suite(tmp_path: Path) 
 
 def test_a_raising_kernel_hook_fails_its_pairs_instead_of_hiding_them(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "raising_plugin.py").write_text(
-        textwrap.dedent(
-            """
-            import anyglm
+    _install(
+        site,
+        "raising",
+        """
+        import anyglm
 
 
-            @anyglm.hookimpl
-            def anyglm_epoch_kernel(backend, model):
-                raise RuntimeError("kernel lookup exploded")
-            """
-        ),
-        encoding="utf-8",
-    )
-    info = site / "raising_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: raising-plugin\nVersion: 1.0\n", encoding="utf-8"
-    )
-    (info / "entry_points.txt").write_text(
-        "[anyglm.plugins]\nraising = raising_plugin\n", encoding="utf-8"
+        @anyglm.hookimpl
+        def anyglm_epoch_kernel(backend, model):
+            raise RuntimeError("kernel lookup exploded")
+        """,
     )
     proc = _run_suite(site, "--anyglm-backend", "numpy", "--anyglm-model", "linear", "-k", "kernel")
     out = proc.stdout + proc.stderr
