@@ -47,7 +47,10 @@ def anyglm_register_backends(register: Any) -> None:
 def anyglm_epoch_kernel(backend: Any, model: Any) -> Any:
     # Exactly this backend: a subclass may bring another namespace or arrays.
     if type(backend) is NumpyBackend:
+        from .numba_epoch import NumbaEpochKernel, numba_available
         from .numpy_epoch import NumpyEpochKernel
 
+        if numba_available():  # compiled loop for large fits, NumPy kernel for the rest
+            return NumbaEpochKernel(model, backend.xp)
         return NumpyEpochKernel(model, backend.xp)
     return None

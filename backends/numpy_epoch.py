@@ -98,14 +98,25 @@ class NumpyEpochKernel:
                     wb = weights.take(idx, axis=0, out=w_buf[:m], mode="clip")
             Z = np.matmul(Xb, W, out=z_buf[:m])
             Z += b
-            rows, dZ = self.model.loss_and_dloss(self.xp, Z.reshape(m, K, c), Yb.reshape(m, 1, c))
-            if wb is not None:
-                rows = rows * wb.reshape(m, 1)
-                dZ = dZ * wb.reshape(m, 1, 1)
-            total += np.add.reduce(rows, axis=0)
-            # lr/m folded into dZ (m x Kc) rather than the gradient (d x Kc).
-            step = dZ.reshape(m, kc) * (lr / m)
+            loss_sum, step = self._loss_step(Z, Yb, wb, lr, K, c)
+            total += loss_sum
             b -= np.add.reduce(step, axis=0)
             W *= decay
             W -= np.matmul(Xb.T, step, out=g_buf)
         return W, b, total
+
+    def _loss_step(
+        self, Z: np.ndarray, Yb: np.ndarray, wb: np.ndarray | None, lr: Any, K: int, c: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-configuration loss sums ``(K,)`` and the step ``lr * dloss / m``, ``(m, K c)``.
+
+        ``Z`` (the minibatch's predictors) is this kernel's own buffer: a
+        subclass may overwrite it and return it as the step.
+        """
+        m = Z.shape[0]
+        rows, dZ = self.model.loss_and_dloss(self.xp, Z.reshape(m, K, c), Yb.reshape(m, 1, c))
+        if wb is not None:
+            rows = rows * wb.reshape(m, 1)
+            dZ = dZ * wb.reshape(m, 1, 1)
+        # lr/m folded into dZ (m x Kc) rather than the gradient (d x Kc).
+        return np.add.reduce(rows, axis=0), dZ.reshape(m, K * c) * (lr / m)

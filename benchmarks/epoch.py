@@ -37,6 +37,7 @@ GATHER = "numpy gather"
 SLICES = "numpy slices"
 AG_EPOCH = "anyglm epoch"
 AG_PORTABLE = "anyglm portable"
+AG_NO_NUMBA = "anyglm no numba"
 AG_FIT = "anyglm fit"
 AG_DERIVED = "anyglm fit/epoch"
 TORCH = "torch"
@@ -44,13 +45,15 @@ SGD = "sklearn SGD"
 LBFGS = "sklearn lbfgs"
 RIDGE = "sklearn ridge"
 ALL_METHODS = (
-    READ, SLICES, GATHER, AG_EPOCH, AG_PORTABLE, AG_DERIVED, AG_FIT, TORCH, SGD, LBFGS, RIDGE
+    READ, SLICES, GATHER, AG_EPOCH, AG_NO_NUMBA, AG_PORTABLE, AG_DERIVED, AG_FIT, TORCH, SGD,
+    LBFGS, RIDGE,
 )  # fmt: skip
 DESCRIPTIONS = {
     READ: "X.sum(): one pass over the data, the floor",
     SLICES: "same math by hand, contiguous slices of a once-shuffled copy",
     GATHER: "same math by hand, X[perm[i:i+b]] gathered each step",
     AG_EPOCH: "anyglm's trainer, one epoch with its per-epoch shuffle",
+    AG_NO_NUMBA: "the same, numba's compiled loop off: the NumPy kernel",
     AG_PORTABLE: "the same, backend fast path off: the portable Array API loop",
     AG_DERIVED: "(fit(epochs=4) - fit(epochs=1)) / 3, a check of the line above",
     AG_FIT: "anyglm Estimator(epochs=1).fit(X, y), input checks included",
@@ -62,7 +65,7 @@ DESCRIPTIONS = {
 # Methods timed by fit() end to end: compared with anyglm's fit as well.
 FIT_METHODS = {AG_FIT, SGD, LBFGS, RIDGE}
 SKIPPED_EXIT = 3  # --device cuda on a machine without a usable GPU
-SCALING_METHODS = (READ, SLICES, GATHER, AG_EPOCH, AG_FIT, TORCH)
+SCALING_METHODS = (READ, SLICES, GATHER, AG_EPOCH, AG_NO_NUMBA, AG_FIT, TORCH)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -279,18 +282,47 @@ def _anyglm_backend(s: Setup) -> tuple[Any, Any, Any]:
     return be, be.xp, be.default_device()
 
 
-def setup_anyglm_epoch(s: Setup, fast_path: bool = True) -> Callable[[], Any]:
+def setup_anyglm_epoch(
+    s: Setup, fast_path: bool = True, numba: bool = True
+) -> Callable[[], Any] | str:
     import anyglm
+    from anyglm.backends.numba_epoch import NumbaEpochKernel, numba_available
     from anyglm.data import ArraySource
+    from anyglm.fastpath import EpochTask, find_epoch_kernel
     from anyglm.trainer import train
 
     np = s.np
     be, xp, dev = _anyglm_backend(s)
+    name = AG_EPOCH if fast_path and numba else AG_NO_NUMBA if fast_path else AG_PORTABLE
+    if s.device == "cpu" and not numba_available():
+        if name == AG_NO_NUMBA:
+            return "numba is not installed (or ANYGLM_DISABLE_NUMBA is set): same as anyglm epoch"
+        if name == AG_EPOCH:
+            s.notes[AG_EPOCH] = "NumPy kernel (numba not installed)"
+    elif s.device == "cpu" and name == AG_EPOCH:
+        kernel = find_epoch_kernel(be, anyglm.get_model(s.model))
+        W0 = np.zeros((s.dev_X.shape[1], s.dev_Y.shape[1]), dtype=s.dev_X.dtype)
+        probe = EpochTask(s.dev_X, s.dev_Y, None, None, s.batch, W0, W0[0], s.lr, s.alpha, 1)
+        compiled = isinstance(kernel, NumbaEpochKernel) and kernel.compiled_for(probe)
+        s.notes[AG_EPOCH] = "numba kernel" if compiled else "NumPy kernel"
     model = anyglm.get_model(s.model)
     X, Y = s.dev_X, s.dev_Y
     d, c = X.shape[1], Y.shape[1]
 
     def run() -> Any:
+        if not numba:  # read on every epoch; restored for the other rows
+            saved = os.environ.get("ANYGLM_DISABLE_NUMBA")
+            os.environ["ANYGLM_DISABLE_NUMBA"] = "1"
+            try:
+                return fit()
+            finally:
+                if saved is None:
+                    del os.environ["ANYGLM_DISABLE_NUMBA"]
+                else:
+                    os.environ["ANYGLM_DISABLE_NUMBA"] = saved
+        return fit()
+
+    def fit() -> Any:
         W = xp.zeros((d, c), dtype=be.dtype(s.dtype, dev), device=dev)
         b = xp.zeros((c,), dtype=be.dtype(s.dtype, dev), device=dev)
         res = train(
@@ -310,7 +342,7 @@ def setup_anyglm_epoch(s: Setup, fast_path: bool = True) -> Callable[[], Any]:
             device=dev,
             fast_path=fast_path,
         )
-        s.params[AG_EPOCH if fast_path else AG_PORTABLE] = (
+        s.params[name] = (
             be.to_numpy(res.W),
             be.to_numpy(res.b),
         )
@@ -546,6 +578,7 @@ SETUPS: dict[str, Callable[[Setup], Callable[[], Any] | str]] = {
     SLICES: lambda s: setup_hand(s, gather=False),
     GATHER: lambda s: setup_hand(s, gather=True),
     AG_EPOCH: setup_anyglm_epoch,
+    AG_NO_NUMBA: lambda s: setup_anyglm_epoch(s, numba=False),
     AG_PORTABLE: lambda s: setup_anyglm_epoch(s, fast_path=False),
     AG_DERIVED: setup_anyglm_derived,
     AG_FIT: setup_anyglm_fit,
@@ -687,7 +720,10 @@ def targets(rows: dict[str, Row], s: Setup) -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
 
-    def add(text: str, num: str, den: str, check: Callable[[float], bool], stretch: bool) -> None:
+    def add(
+        text: str, num: str, den: str, check: Callable[[float], bool], stretch: bool,
+        extra: bool = False,
+    ) -> None:  # fmt: skip
         a, b = med(num), med(den)
         value = a / b if a and b else None
         out.append(
@@ -697,6 +733,8 @@ def targets(rows: dict[str, Row], s: Setup) -> list[dict[str, Any]]:
                 "value": value,
                 "paired": paired(num, den),
                 "stretch": stretch,
+                # Ours, stricter than the issue (which times epochs): --strict ignores it.
+                "extra": extra,
             }
         )
 
@@ -720,6 +758,7 @@ def targets(rows: dict[str, Row], s: Setup) -> list[dict[str, Any]]:
                 AG_FIT,
                 lambda v: v >= 20,
                 False,
+                extra=True,
             )
     else:
         add("anyglm epoch no slower than torch CUDA", TORCH, AG_EPOCH, lambda v: v >= 1.0, False)
@@ -777,7 +816,8 @@ def print_targets(result: list[dict[str, Any]]) -> None:
         value = "-" if t["value"] is None else f"{t['value']:.2f}"
         if t.get("paired") is not None:
             value += f" ({t['paired']:.2f})"
-        print(f"  [{state:5s}] {t['target']}{' (stretch)' if t['stretch'] else ''}: {value}")
+        label = " (stretch)" if t["stretch"] else " (extra check)" if t.get("extra") else ""
+        print(f"  [{state:5s}] {t['target']}{label}: {value}")
 
 
 def rows_json(rows: dict[str, Row]) -> list[dict[str, Any]]:
@@ -940,7 +980,7 @@ def _meta(args: argparse.Namespace, np: Any) -> dict[str, Any]:
         "threads": args.threads,
         "numpy": np.__version__,
     }
-    for name in ("anyglm", "sklearn", "torch", "cupy", "array_api_compat"):
+    for name in ("anyglm", "sklearn", "torch", "cupy", "numba", "array_api_compat"):
         mod = _optional(name)
         if mod is not None:
             meta[name] = getattr(mod, "__version__", "?")
@@ -1009,7 +1049,11 @@ def main(argv: list[str] | None = None) -> int:
                         mem = measure_memory(args, model, batch, dtype)
                         tg += print_memory(mem)
                     print_targets(tg)
-                    all_ok &= all(t["holds"] is not False for t in tg if not t["stretch"])
+                    all_ok &= all(
+                        t["holds"] is not False
+                        for t in tg
+                        if not t["stretch"] and not t.get("extra")
+                    )
                     report["results"].append(
                         {
                             "model": model,

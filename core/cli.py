@@ -572,6 +572,15 @@ def _doctor(args: argparse.Namespace) -> None:
     print("\nfast paths (epoch kernels):")
     for name, models in report["fast_paths"].items():
         print(f"  {name}: {', '.join(models) if models else 'none (portable loop)'}")
+    nb = report["numba"]
+    if nb["version"] is None:
+        print("  numba: not installed (pip install 'anyglm[numba]': a faster NumPy epoch)")
+    elif not nb["enabled"]:
+        print(f"  numba {nb['version']}: compiled loop turned off (ANYGLM_DISABLE_NUMBA or "
+              "ANYGLM_DISABLE_FAST_PATHS)")  # fmt: skip
+    else:
+        print(f"  numba {nb['version']}: compiled NumPy loop for {', '.join(nb['models'])} "
+              f"when X holds >= {nb['min_elements']} values")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

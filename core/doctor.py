@@ -34,7 +34,10 @@ def doctor() -> dict[str, Any]:
         :func:`list_backends` and :func:`list_models` give them),
         ``failed_plugins`` (name, origin, error), ``disabled_plugins`` and
         ``fast_paths``: per available backend, the models a plugin offers an
-        epoch kernel for (empty when ``ANYGLM_DISABLE_FAST_PATHS`` is set).
+        epoch kernel for (empty when ``ANYGLM_DISABLE_FAST_PATHS`` is set);
+        ``numba``: the NumPy backend's compiled epoch loop (``version``,
+        ``enabled``, ``models``, ``min_elements``; version ``None`` when numba
+        is not installed).
 
     Examples
     --------
@@ -64,6 +67,23 @@ def doctor() -> dict[str, Any]:
         ],
         "disabled_plugins": list(state.disabled),
         "fast_paths": _fast_paths(backends),
+        "numba": _numba(),
+    }
+
+
+def _numba() -> dict[str, Any]:
+    from .backends.numba_epoch import COMPILED_MODELS, min_elements_setting, numba_available
+    from .fastpath import fast_paths_disabled
+
+    try:
+        min_elements: int | str = min_elements_setting()
+    except ValueError as exc:  # a bad ANYGLM_NUMBA_MIN_ELEMENTS is reported, not fatal
+        min_elements = f"error: {exc}"
+    return {
+        "version": _version("numba"),
+        "enabled": numba_available() and not fast_paths_disabled(),
+        "models": list(COMPILED_MODELS),
+        "min_elements": min_elements,
     }
 
 

@@ -15,6 +15,8 @@ import pytest
 # so an editable install's anyglm.__path__ does not contain them).
 SUBPACKAGES = ("anyglm.backends", "anyglm.plugins", "anyglm.conformance")
 SKIPPED = {"anyglm.__main__"}  # runs the CLI on import
+if importlib.util.find_spec("numba") is None:
+    SKIPPED.add("anyglm.backends._numba_loops")  # imports numba, an optional extra
 
 
 def _needs_pytest(name: str) -> bool:
