@@ -1,7 +1,8 @@
 """The compiled loop behind :class:`anyglm.backends.numba_epoch.NumbaEpochKernel`.
 
 Imported only when that kernel first runs, so that ``import anyglm`` never
-imports numba. Compiled once per dtype and cached on disk (numba's
+imports numba. Compiled once per signature (dtype, memory layout, read-only or
+not) and cached on disk (numba's
 ``cache=True``), so later processes skip the compilation.
 
 The eight-row block is written out by hand: eight independent sums per
@@ -24,18 +25,23 @@ from numba import njit
 
 _FAST = {"reassoc", "contract"}
 
+#: The models' codes; ``numba_epoch.COMPILED_MODELS`` lists the models in this order
+#: (a test checks that they agree).
+LINEAR, LOGISTIC, SOFTMAX = 0, 1, 2
+
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _row_loss_grad(z: Any, y: Any, weight: float, scale: Any, link: int) -> float:
     """Overwrite one row's predictors ``z`` with ``scale * weight * dloss``; return its loss."""
     c = z.shape[0]
     loss = 0.0
-    if link == 0:  # linear: 0.5 * |z - y|^2
+    if link == LINEAR:  # 0.5 * |z - y|^2
         for k in range(c):
             r = z[k] - y[k]
-            loss += 0.5 * r * r
+            square = r * r  # in the data's dtype: inf where NumPy's is, for the trainer
+            loss += 0.5 * square
             z[k] = r * weight * scale
-    elif link == 1:  # logistic, each column its own binary problem
+    elif link == LOGISTIC:  # each column its own binary problem
         for k in range(c):
             v = z[k]
             e = math.exp(-abs(v))
@@ -65,7 +71,7 @@ def _row_loss_grad(z: Any, y: Any, weight: float, scale: Any, link: int) -> floa
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def softmax_like_epoch(
+def glm_epoch(
     X: Any,
     Y: Any,
     w: Any,

@@ -6,8 +6,9 @@ from memory and writes it again, and the products stream the buffer twice.
 Here one compiled loop reads each row of the minibatch straight from ``X``,
 eight rows at a time: their linear predictors, the model's loss and
 derivative, and their share of the gradient, while the rows are still in
-cache. On a 60000 x 784 float32 softmax epoch this took 0.63-0.78 x the time of
-the NumPy kernel on one core (docs/benchmarks.md).
+cache. On 60000 x 784 float32 data, one core, an epoch took 0.58-0.81 x the
+time of the NumPy kernel for softmax and 0.39 x for logistic and linear
+regression (docs/benchmarks.md).
 
 The same minibatches and update as the portable loop; only the order of
 floating-point additions differs (within the tolerance the conformance suite
@@ -48,7 +49,7 @@ __all__ = [
 #: keeps the NumPy kernel (about 4 MB of float32).
 MIN_ELEMENTS = 1 << 20
 
-#: The models the compiled loop knows (each its own loss in ``_numba_loops``).
+#: The models the compiled loop knows, in the order of their codes in ``_numba_loops``.
 COMPILED_MODELS = ("linear", "logistic", "softmax")
 _LINKS = {name: code for code, name in enumerate(COMPILED_MODELS)}
 
@@ -77,7 +78,11 @@ def numba_available() -> bool:
     >>> isinstance(numba_available(), bool)
     True
     """
-    return not numba_disabled() and importlib.util.find_spec("numba") is not None
+    return (
+        not numba_disabled()
+        and _import_error is None
+        and importlib.util.find_spec("numba") is not None
+    )
 
 
 def min_elements_setting() -> int:
@@ -132,7 +137,7 @@ def _compiled_loops() -> Any:
             f"anyglm could not load its numba loop ({_import_error}); training goes on "
             f"with the NumPy kernel. Set ANYGLM_DISABLE_NUMBA=1 to skip numba.",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=2,
         )
         return None
     return _numba_loops
@@ -174,7 +179,8 @@ class NumbaEpochKernel:
         The NumPy backend's array namespace.
     min_elements : int, optional
         Smallest ``X.size`` for the compiled loop; default
-        ``ANYGLM_NUMBA_MIN_ELEMENTS`` or 2**20.
+        ``ANYGLM_NUMBA_MIN_ELEMENTS`` (read at each epoch; a value that is not
+        a whole number of 0 or more makes the fit raise ``ValueError``) or 2**20.
 
     Examples
     --------
@@ -194,7 +200,9 @@ class NumbaEpochKernel:
     def __init__(self, model: Model, xp: Any, *, min_elements: int | None = None) -> None:
         self.model = model
         self.fallback = NumpyEpochKernel(model, xp)
-        self.min_elements = min_elements_setting() if min_elements is None else int(min_elements)
+        if min_elements is not None and int(min_elements) < 0:
+            raise ValueError(f"min_elements must be 0 or more, got {min_elements!r}")
+        self._min_elements = None if min_elements is None else int(min_elements)
         self._link = _builtin_link(model)
         self._with_compiled_loss = (
             None if self._link is None else _CompiledLossKernel(model, xp, self._link)
@@ -203,7 +211,10 @@ class NumbaEpochKernel:
     def _eligible(self, task: EpochTask) -> bool:
         """A built-in model, one float dtype throughout, enough data, numba there."""
         X, Y, W = task.X, task.Y, task.W
-        if self._link is None or X.size < max(self.min_elements, 1):
+        if self._link is None:
+            return False  # before the threshold: other models never read it
+        threshold = min_elements_setting() if self._min_elements is None else self._min_elements
+        if X.size < max(threshold, 1):
             return False
         dtype = W.dtype
         if dtype not in (np.float32, np.float64) or X.dtype != dtype or Y.dtype != dtype:
@@ -217,7 +228,8 @@ class NumbaEpochKernel:
 
         Otherwise it runs through the NumPy kernel: with its loss step compiled
         for the built-in models on large data (several configurations, or
-        learning rates that differ between columns), as it is for the rest.
+        learning rates or penalties that differ between columns), as it is for
+        the rest.
 
         Examples
         --------
@@ -230,24 +242,30 @@ class NumbaEpochKernel:
         >>> kernel.compiled_for(task)  # 50 values, fewer than 100
         False
         """
+        return self._eligible(task) and self._one_config(task)
+
+    @staticmethod
+    def _one_config(task: EpochTask) -> bool:
         return (
             task.n_configs == 1
             and _scalar(task.learning_rate) is not None
             and _scalar(task.alpha) is not None
-            and self._eligible(task)
         )
 
     def __call__(self, task: EpochTask) -> tuple[Any, Any, Any]:
         loops = _compiled_loops() if self._eligible(task) else None
         if loops is None:
             return self.fallback(task)
-        if not self.compiled_for(task):
+        if not self._one_config(task):
             # Wide products (tune's configurations side by side) run best in BLAS.
             assert self._with_compiled_loss is not None  # _eligible checked the model
+            self._with_compiled_loss.loops = loops
             return self._with_compiled_loss(task)
 
         X, Y, weights = task.X, task.Y, task.weights
-        # Row-major copies of column-major inputs, made once per training run.
+        # Row-major copies of column-major inputs, made once per training run; also
+        # without shuffling (unlike the NumPy kernel, whose BLAS reads column-major
+        # slices well): the loop reads X row by row.
         X, Y, weights = self.fallback._rows(X), self.fallback._rows(Y), self.fallback._rows(weights)
         dtype = task.W.dtype.type
         n = X.shape[0]
@@ -261,7 +279,7 @@ class NumbaEpochKernel:
         b = np.array(task.b, dtype=dtype, copy=True)
         has_w = weights is not None
         w = weights if has_w else np.ones(1, dtype=dtype)
-        total = loops.softmax_like_epoch(
+        total = loops.glm_epoch(
             X, Y, w, has_w, order, int(min(task.batch_size, n)), WT, b,
             dtype(lr), dtype(1 - lr * alpha), link,
         )  # fmt: skip
@@ -279,12 +297,12 @@ class _CompiledLossKernel(NumpyEpochKernel):
     def __init__(self, model: Model, xp: Any, link: int) -> None:
         super().__init__(model, xp)
         self.link = link
+        self.loops: Any = None  # the compiled module, set by NumbaEpochKernel
 
     def _loss_step(
         self, Z: np.ndarray, Yb: np.ndarray, wb: np.ndarray | None, lr: Any, K: int, c: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        from . import _numba_loops as loops
-
+        loops = self.loops
         m, kc = Z.shape
         lr_cols = np.ascontiguousarray(np.broadcast_to(np.asarray(lr, dtype=Z.dtype), (kc,)))
         has_w = wb is not None

@@ -575,6 +575,8 @@ def _doctor(args: argparse.Namespace) -> None:
     nb = report["numba"]
     if nb["version"] is None:
         print("  numba: not installed (pip install 'anyglm[numba]': a faster NumPy epoch)")
+    elif isinstance(nb["min_elements"], str):  # "error: ..." from a bad setting
+        print(f"  numba {nb['version']}: {nb['min_elements'].removeprefix('error: ')}")
     elif not nb["enabled"]:
         print(f"  numba {nb['version']}: compiled loop turned off (ANYGLM_DISABLE_NUMBA or "
               "ANYGLM_DISABLE_FAST_PATHS)")  # fmt: skip

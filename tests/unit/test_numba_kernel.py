@@ -39,13 +39,13 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the compiled loop's runs, so a test can tell it ran."""
     seen: list[int] = []
-    real = _numba_loops.softmax_like_epoch
+    real = _numba_loops.glm_epoch
 
     def counting(*args: Any) -> Any:
         seen.append(1)
         return real(*args)
 
-    monkeypatch.setattr(_numba_loops, "softmax_like_epoch", counting)
+    monkeypatch.setattr(_numba_loops, "glm_epoch", counting)
     return seen
 
 
@@ -249,7 +249,9 @@ def test_divergence_shows_in_the_same_epoch_as_the_portable_loop(
     assert epochs[0] == epochs[1]
 
 
-def test_a_bad_threshold_is_named_and_the_fit_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_threshold_is_a_clear_error_for_the_models_it_concerns_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ANYGLM_NUMBA_MIN_ELEMENTS", "lots")
     with pytest.raises(ValueError, match="ANYGLM_NUMBA_MIN_ELEMENTS must be a whole number"):
         min_elements_setting()
@@ -257,11 +259,53 @@ def test_a_bad_threshold_is_named_and_the_fit_goes_on(monkeypatch: pytest.Monkey
     with pytest.raises(ValueError, match="0 or more, got -3"):
         min_elements_setting()
     X, Y = _problem("softmax", "float64")
-    with pytest.warns(anyglm.PluginWarning, match="ANYGLM_NUMBA_MIN_ELEMENTS"):
-        fit = _fit("softmax", X, Y, fast=True)
-    ref = _fit("softmax", X, Y, fast=False)
-    np.testing.assert_array_equal(fit.W, ref.W)  # the portable loop ran
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no plugin is blamed
+        with pytest.raises(ValueError, match="ANYGLM_NUMBA_MIN_ELEMENTS must be 0 or more"):
+            _fit("softmax", X, Y, fast=True)
+        # A model the compiled loop does not know keeps its NumPy kernel.
+        xp = anyglm.get_backend("numpy").xp
+        got = NumbaEpochKernel(_MySoftmax(), xp)(_task(X, Y))
+    want = NumpyEpochKernel(_MySoftmax(), xp)(_task(X, Y))
+    np.testing.assert_array_equal(got[0], want[0])
     assert anyglm.doctor()["numba"]["min_elements"].startswith("error:")
+    from anyglm.cli import main
+
+    assert main(["doctor"]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if "numba" in s][-1]
+    assert "ANYGLM_NUMBA_MIN_ELEMENTS must be 0 or more, got -3" in line
+    assert "when X holds" not in line
+    with pytest.raises(ValueError, match="min_elements must be 0 or more"):
+        NumbaEpochKernel(_MySoftmax(), xp, min_elements=-1)
+
+
+def test_the_model_codes_agree_between_the_two_modules() -> None:
+    from anyglm.backends.numba_epoch import COMPILED_MODELS
+
+    codes = (_numba_loops.LINEAR, _numba_loops.LOGISTIC, _numba_loops.SOFTMAX)
+    assert COMPILED_MODELS == ("linear", "logistic", "softmax") and codes == (0, 1, 2)
+
+
+def test_float32_linear_diverges_in_the_same_epoch_as_the_portable_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Squared residuals above 3.4e38 are inf in float32: the compiled loop must not
+    # compute them in float64 and so see the divergence later than NumPy does.
+    X = np.array([[3.0], [0.1], [0.2], [-0.1]], dtype=np.float32)
+    y = np.array([1.0, 0.0, 0.5, 0.2], dtype=np.float32)
+    epochs = []
+    for env in ("ANYGLM_NUMBA_MIN_ELEMENTS", "ANYGLM_DISABLE_FAST_PATHS"):
+        monkeypatch.delenv("ANYGLM_NUMBA_MIN_ELEMENTS", raising=False)
+        monkeypatch.delenv("ANYGLM_DISABLE_FAST_PATHS", raising=False)
+        monkeypatch.setenv(env, "0" if env == "ANYGLM_NUMBA_MIN_ELEMENTS" else "1")
+        est = anyglm.LinearRegression(
+            epochs=3000, batch_size=4, learning_rate=0.86, alpha=0.0, shuffle=False,
+            dtype="float32",
+        )  # fmt: skip
+        with pytest.raises(anyglm.DivergenceError) as info:
+            est.fit(X, y)
+        epochs.append(info.value.epoch)
+    assert epochs[0] == epochs[1]
 
 
 def test_the_hook_offers_the_numba_kernel_and_doctor_says_so(
@@ -320,6 +364,8 @@ def test_a_numba_that_fails_to_load_warns_once_and_the_numpy_kernel_trains(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second epoch does not warn again
         again = kernel(_task(X, Y))
+    assert not kernel.compiled_for(_task(X, Y))
+    assert not anyglm.doctor()["numba"]["enabled"]
     want = NumpyEpochKernel(anyglm.get_model("softmax"), xp)(_task(X, Y))
     for g, a, w in zip(got, again, want, strict=True):
         np.testing.assert_array_equal(g, w)
