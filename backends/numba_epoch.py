@@ -31,6 +31,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from anyglm._env import env_flag
 from anyglm.fastpath import EpochTask
 from anyglm.model import Model
 
@@ -65,8 +66,7 @@ def numba_disabled() -> bool:
     ...                      ("", "0", "false", "no"))
     True
     """
-    value = os.environ.get("ANYGLM_DISABLE_NUMBA", "").strip().lower()
-    return value not in ("", "0", "false", "no")
+    return env_flag("ANYGLM_DISABLE_NUMBA")
 
 
 def numba_available() -> bool:

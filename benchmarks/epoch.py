@@ -845,22 +845,22 @@ def rows_json(rows: dict[str, Row]) -> list[dict[str, Any]]:
 # -- memory ---------------------------------------------------------------------------------
 
 
-def _hwm_kb() -> int | None:
+def _status_kb(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (Linux), else ``None``."""
     try:
         with open("/proc/self/status") as f:
-            m = re.search(r"VmHWM:\s+(\d+)", f.read())
+            m = re.search(rf"{field}:\s+(\d+)", f.read())
         return int(m.group(1)) if m else None
     except OSError:
         return None
+
+
+def _hwm_kb() -> int | None:
+    return _status_kb("VmHWM")
 
 
 def _rss_kb() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            m = re.search(r"VmRSS:\s+(\d+)", f.read())
-        return int(m.group(1)) if m else None
-    except OSError:
-        return None
+    return _status_kb("VmRSS")
 
 
 def _reset_hwm() -> bool:

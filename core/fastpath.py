@@ -14,12 +14,13 @@ portable path only (to rule a kernel out when results look wrong).
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from ._env import env_flag
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -148,8 +149,7 @@ def fast_paths_disabled() -> bool:
     ...                           ("", "0", "false", "no"))
     True
     """
-    value = os.environ.get("ANYGLM_DISABLE_FAST_PATHS", "").strip().lower()
-    return value not in ("", "0", "false", "no")
+    return env_flag("ANYGLM_DISABLE_FAST_PATHS")
 
 
 def find_epoch_kernel(

@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from . import hookspecs
+from ._env import env_flag
 from .backend import Backend
 from .errors import PluginLoadError, UnknownNameError
 from .model import Model
@@ -157,8 +158,7 @@ class PluginState:
         self.models: _Registry[Model] = _Registry("model", Model)
         self.failures: list[PluginFailure] = []
         self.disabled: list[str] = []
-        strict = os.environ.get("ANYGLM_STRICT_PLUGINS", "").strip().lower()
-        self.strict = strict not in ("", "0", "false", "no")
+        self.strict = env_flag("ANYGLM_STRICT_PLUGINS")
         blocked = os.environ.get("ANYGLM_DISABLE_PLUGINS", "")
         self.blocked = {b.strip() for b in blocked.split(",") if b.strip()}
 
