@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 MODELS = ("softmax", "logistic", "linear")
 # Method names, in the order the table lists them.
@@ -311,15 +312,8 @@ def setup_anyglm_epoch(
 
     def run() -> Any:
         if not numba:  # read on every epoch; restored for the other rows
-            saved = os.environ.get("ANYGLM_DISABLE_NUMBA")
-            os.environ["ANYGLM_DISABLE_NUMBA"] = "1"
-            try:
+            with mock.patch.dict(os.environ, {"ANYGLM_DISABLE_NUMBA": "1"}):
                 return fit()
-            finally:
-                if saved is None:
-                    del os.environ["ANYGLM_DISABLE_NUMBA"]
-                else:
-                    os.environ["ANYGLM_DISABLE_NUMBA"] = saved
         return fit()
 
     def fit() -> Any:
