@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib
 import json
 import os
 import platform
@@ -29,7 +30,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 MODELS = ("softmax", "logistic", "linear")
 # Method names, in the order the table lists them.
@@ -38,27 +38,40 @@ GATHER = "numpy gather"
 SLICES = "numpy slices"
 AG_EPOCH = "anyglm epoch"
 AG_PORTABLE = "anyglm portable"
-AG_NO_NUMBA = "anyglm no numba"
 AG_FIT = "anyglm fit"
 AG_DERIVED = "anyglm fit/epoch"
 TORCH = "torch"
+JAX_JIT = "anyglm jax jit"
+JAX_EAGER = "anyglm jax eager"
+TORCH_COMPILE = "anyglm torch compile"
+TORCH_EAGER = "anyglm torch eager"
 SGD = "sklearn SGD"
 LBFGS = "sklearn lbfgs"
 RIDGE = "sklearn ridge"
 ALL_METHODS = (
-    READ, SLICES, GATHER, AG_EPOCH, AG_NO_NUMBA, AG_PORTABLE, AG_DERIVED, AG_FIT, TORCH, SGD,
-    LBFGS, RIDGE,
+    READ, SLICES, GATHER, AG_EPOCH, AG_PORTABLE, AG_DERIVED, AG_FIT, TORCH, TORCH_COMPILE,
+    TORCH_EAGER, JAX_JIT, JAX_EAGER, SGD, LBFGS, RIDGE,
 )  # fmt: skip
+#: The rows of anyglm's PyTorch and JAX backends: method -> (backend, accelerator on).
+FRAMEWORK_ROWS = {
+    TORCH_COMPILE: ("torch", True),
+    TORCH_EAGER: ("torch", False),
+    JAX_JIT: ("jax", True),
+    JAX_EAGER: ("jax", False),
+}
 DESCRIPTIONS = {
     READ: "X.sum(): one pass over the data, the floor",
     SLICES: "same math by hand, contiguous slices of a once-shuffled copy",
     GATHER: "same math by hand, X[perm[i:i+b]] gathered each step",
     AG_EPOCH: "anyglm's trainer, one epoch with its per-epoch shuffle",
-    AG_NO_NUMBA: "the same, numba's compiled loop off: the NumPy kernel",
-    AG_PORTABLE: "the same, backend fast path off: the portable Array API loop",
+    AG_PORTABLE: "the same, accelerators off: the portable Array API loop",
     AG_DERIVED: "(fit(epochs=4) - fit(epochs=1)) / 3, a check of the line above",
     AG_FIT: "anyglm Estimator(epochs=1).fit(X, y), input checks included",
     TORCH: "nn.Linear + autograd + optim.SGD, randperm gather each step",
+    TORCH_COMPILE: "anyglm's trainer on the torch backend, its step compiled by torch.compile",
+    TORCH_EAGER: "the same, accelerators off: the portable loop on eager PyTorch",
+    JAX_JIT: "anyglm's trainer on the jax backend, a block as one jax.jit-compiled lax.scan",
+    JAX_EAGER: "the same, accelerators off: the portable loop, JAX op by op",
     SGD: "SGDClassifier/SGDRegressor(max_iter=1, tol=None).fit, one epoch",
     LBFGS: "LogisticRegression(lbfgs) fit to anyglm's 1-epoch test accuracy",
     RIDGE: "Ridge fit (exact least squares), linear model only",
@@ -66,7 +79,7 @@ DESCRIPTIONS = {
 # Methods timed by fit() end to end: compared with anyglm's fit as well.
 FIT_METHODS = {AG_FIT, SGD, LBFGS, RIDGE}
 SKIPPED_EXIT = 3  # --device cuda on a machine without a usable GPU
-SCALING_METHODS = (READ, SLICES, GATHER, AG_EPOCH, AG_NO_NUMBA, AG_FIT, TORCH)
+SCALING_METHODS = (READ, SLICES, GATHER, AG_EPOCH, AG_PORTABLE, AG_FIT, TORCH)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,6 +129,10 @@ def _limit_threads(n: int | None) -> None:
         return
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
         os.environ[var] = str(n)
+    # XLA's CPU client reads these when JAX first uses it (jaxlib 0.4 to 0.10 honour both).
+    xla = f"--xla_cpu_multi_thread_eigen={'false' if n == 1 else 'true'} "
+    xla += f"intra_op_parallelism_threads={n}"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla}".strip()
 
 
 def _optional(name: str) -> Any:
@@ -197,6 +214,7 @@ class Setup:
     sync: Callable[[], None] = lambda: None
     notes: dict[str, str] = field(default_factory=dict)
     params: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # method -> (W, b) on host
+    compile_s: dict[str, float] = field(default_factory=dict)  # method -> one-off compile time
     target_accuracy: float | None = None
 
 
@@ -283,37 +301,19 @@ def _anyglm_backend(s: Setup) -> tuple[Any, Any, Any]:
     return be, be.xp, be.default_device()
 
 
-def setup_anyglm_epoch(
-    s: Setup, fast_path: bool = True, numba: bool = True
-) -> Callable[[], Any] | str:
+def setup_anyglm_epoch(s: Setup, accelerate: bool = True) -> Callable[[], Any] | str:
     import anyglm
-    from anyglm.backends.numba_epoch import NumbaEpochKernel, numba_available
-    from anyglm.data import ArraySource
-    from anyglm.fastpath import EpochTask, find_epoch_kernel
+    from anyglm.sources import ArraySource
     from anyglm.trainer import train
 
     np = s.np
     be, xp, dev = _anyglm_backend(s)
-    name = AG_EPOCH if fast_path and numba else AG_NO_NUMBA if fast_path else AG_PORTABLE
-    if s.device == "cpu" and not numba_available():
-        if name == AG_NO_NUMBA:
-            return "numba is not installed (or ANYGLM_DISABLE_NUMBA is set): same as anyglm epoch"
-        if name == AG_EPOCH:
-            s.notes[AG_EPOCH] = "NumPy kernel (numba not installed)"
-    elif s.device == "cpu" and name == AG_EPOCH:
-        kernel = find_epoch_kernel(be, anyglm.get_model(s.model))
-        W0 = np.zeros((s.dev_X.shape[1], s.dev_Y.shape[1]), dtype=s.dev_X.dtype)
-        probe = EpochTask(s.dev_X, s.dev_Y, None, None, s.batch, W0, W0[0], s.lr, s.alpha, 1)
-        compiled = isinstance(kernel, NumbaEpochKernel) and kernel.compiled_for(probe)
-        s.notes[AG_EPOCH] = "numba kernel" if compiled else "NumPy kernel"
+    name = AG_EPOCH if accelerate else AG_PORTABLE
     model = anyglm.get_model(s.model)
     X, Y = s.dev_X, s.dev_Y
     d, c = X.shape[1], Y.shape[1]
 
     def run() -> Any:
-        if not numba:  # read on every epoch; restored for the other rows
-            with mock.patch.dict(os.environ, {"ANYGLM_DISABLE_NUMBA": "1"}):
-                return fit()
         return fit()
 
     def fit() -> Any:
@@ -334,12 +334,71 @@ def setup_anyglm_epoch(
             rng=np.random.default_rng(s.seed),
             dtype=s.dtype,
             device=dev,
-            fast_path=fast_path,
+            accelerate=accelerate,
         )
+        if accelerate:  # which loop ran, for the notes column
+            s.notes[AG_EPOCH] = "numba's compiled loop" if res.accelerated else "portable loop"
         s.params[name] = (
             be.to_numpy(res.W),
             be.to_numpy(res.b),
         )
+        return None
+
+    return run
+
+
+def _framework_device(be: Any, s: Setup) -> Any:
+    """The device of ``be`` matching ``--device``, or None when it has none."""
+    for dev in be.devices():
+        kind = getattr(dev, "type", None) or getattr(dev, "platform", None) or str(dev)
+        if (kind == "cpu") == (s.device == "cpu"):
+            return dev
+    return None
+
+
+def setup_framework_epoch(s: Setup, method: str) -> Callable[[], Any] | str:
+    """anyglm's trainer on its torch or jax backend, compiled (accelerator) or eager."""
+    import anyglm
+    from anyglm.sources import ArraySource
+    from anyglm.trainer import train
+
+    np = s.np
+    backend, accelerate = FRAMEWORK_ROWS[method]
+    try:
+        be = anyglm.get_backend(backend)
+        be.require()
+    except Exception as exc:
+        return f"backend {backend!r} is not available: {exc}"
+    dev = _framework_device(be, s)
+    if dev is None:
+        return f"backend {backend!r} has no {s.device} device"
+    if s.dtype not in be.float_dtypes(dev):
+        return f"backend {backend!r} has no {s.dtype} here (JAX: set JAX_ENABLE_X64=1)"
+    compiled = importlib.import_module(
+        "anyglm.backends.jax_jit" if backend == "jax" else "anyglm.backends.torch_compile"
+    )
+    model = anyglm.get_model(s.model)
+    X = be.from_numpy(s.data.X, dtype=s.dtype, device=dev)
+    Y = be.from_numpy(s.data.Y, dtype=s.dtype, device=dev)
+    d, c = s.data.X.shape[1], s.data.Y.shape[1]
+
+    def run() -> Any:
+        xp = be.xp
+        W = xp.zeros((d, c), dtype=be.dtype(s.dtype, dev), device=dev)
+        b = xp.zeros((c,), dtype=be.dtype(s.dtype, dev), device=dev)
+        log = compiled.COMPILE_LOG
+        before = len(log)
+        res = train(model, be, ArraySource(be, X, Y, None, device=dev), W=W, b=b, n_configs=1,
+                    learning_rate=s.lr, alpha=s.alpha, epochs=1, batch_size=s.batch,
+                    shuffle=True, rng=np.random.default_rng(s.seed), dtype=s.dtype, device=dev,
+                    accelerate=accelerate)  # fmt: skip
+        new = log[before:]
+        if new:  # the first run compiles (the untimed warm-up); later ones find it cached
+            s.compile_s[method] = s.compile_s.get(method, 0.0) + sum(r.seconds for r in new)
+        if accelerate:
+            what = "jax.jit + lax.scan" if backend == "jax" else "torch.compile"
+            s.notes[method] = what if res.accelerated else "portable loop (not compiled here)"
+        s.params[method] = (be.to_numpy(res.W), be.to_numpy(res.b))
         return None
 
     return run
@@ -572,11 +631,11 @@ SETUPS: dict[str, Callable[[Setup], Callable[[], Any] | str]] = {
     SLICES: lambda s: setup_hand(s, gather=False),
     GATHER: lambda s: setup_hand(s, gather=True),
     AG_EPOCH: setup_anyglm_epoch,
-    AG_NO_NUMBA: lambda s: setup_anyglm_epoch(s, numba=False),
-    AG_PORTABLE: lambda s: setup_anyglm_epoch(s, fast_path=False),
+    AG_PORTABLE: lambda s: setup_anyglm_epoch(s, accelerate=False),
     AG_DERIVED: setup_anyglm_derived,
     AG_FIT: setup_anyglm_fit,
     TORCH: setup_torch,
+    **{m: (lambda s, m=m: setup_framework_epoch(s, m)) for m in FRAMEWORK_ROWS},
     SGD: setup_sgd,
     LBFGS: setup_lbfgs,
     RIDGE: setup_ridge,
@@ -621,6 +680,7 @@ class Row:
     cpu: list[float] = field(default_factory=list)
     skipped: str | None = None
     note: str = ""
+    compile_s: float | None = None  # one-off compile time (its first, untimed run)
 
     @property
     def median(self) -> float:
@@ -676,6 +736,9 @@ def time_methods(s: Setup, methods: list[str], repeats: int) -> dict[str, Row]:
     for name, note in s.notes.items():
         if name in rows:
             rows[name].note = note
+    for name, seconds in s.compile_s.items():
+        if name in rows:
+            rows[name].compile_s = seconds
     return rows
 
 
@@ -738,6 +801,15 @@ def targets(rows: dict[str, Row], s: Setup) -> list[dict[str, Any]]:
     add("anyglm epoch <= 2 x reading X once", AG_EPOCH, READ, lambda v: v <= 2.0, True)
     if s.device == "cpu":
         add("anyglm epoch >= 1.5 x faster than torch", TORCH, AG_EPOCH, lambda v: v >= 1.5, False)
+        # The PyTorch and JAX backends: JAX against the NumPy backend's epoch (numba's loop
+        # where installed), torch against the hand-written PyTorch loop; the compiled torch
+        # target only where torch.compile ran (else the eager one is the target).
+        add("anyglm jax jit <= 0.9 x anyglm epoch", JAX_JIT, AG_EPOCH, lambda v: v <= 0.9, False)
+        compiled = rows.get(TORCH_COMPILE)
+        if compiled is None or compiled.note == "torch.compile":
+            add("anyglm torch compile <= 0.9 x torch", TORCH_COMPILE, TORCH, lambda v: v <= 0.9,
+                False)  # fmt: skip
+        add("anyglm torch eager <= 1.05 x torch", TORCH_EAGER, TORCH, lambda v: v <= 1.05, False)
         if s.model == "softmax":  # the issue's figure: 10 one-vs-rest passes of SGDClassifier
             add(
                 "anyglm epoch >= 20 x faster than sklearn SGD",
@@ -777,7 +849,7 @@ def print_table(title: str, rows: dict[str, Row], s: Setup, diffs: dict[str, flo
     fit_t = fit.median if fit and fit.wall else None
     print(f"\n## {title}")
     print(
-        f"{'method':18s} {'median ms':>10s} {'min ms':>9s} {'cpu ms':>9s} "
+        f"{'method':20s} {'median ms':>10s} {'min ms':>9s} {'cpu ms':>9s} "
         f"{'x anyglm epoch':>15s} {'paired':>7s} {'x anyglm fit':>13s}  notes"
     )
     for name in ALL_METHODS:
@@ -785,7 +857,7 @@ def print_table(title: str, rows: dict[str, Row], s: Setup, diffs: dict[str, flo
         if row is None:
             continue
         if row.skipped:
-            print(f"{row.method:18s} {'-':>10s} {'':>9s} {'':>9s} {'':>15s} {'':>7s} "
+            print(f"{row.method:20s} {'-':>10s} {'':>9s} {'':>9s} {'':>15s} {'':>7s} "
                   f"{'':>13s}  skipped: {row.skipped}")  # fmt: skip
             continue
         med, mn = row.median * 1e3, min(row.wall) * 1e3
@@ -795,10 +867,12 @@ def print_table(title: str, rows: dict[str, Row], s: Setup, diffs: dict[str, flo
         p = row.paired(ag) if name != AG_DERIVED else None
         r_pair = f"{p:.2f}" if p is not None else ""
         notes = [row.note] if row.note else []
+        if row.compile_s is not None:
+            notes.append(f"compiled once in {row.compile_s:.2f} s (not in the times)")
         if name in diffs:
             notes.append(f"|W - W_anyglm| / max|W| = {diffs[name]:.1e}")
         print(
-            f"{row.method:18s} {med:10.1f} {mn:9.1f} {cpu:9.1f} {r_ep:>15s} {r_pair:>7s} "
+            f"{row.method:20s} {med:10.1f} {mn:9.1f} {cpu:9.1f} {r_ep:>15s} {r_pair:>7s} "
             f"{r_fit:>13s}  " + "; ".join(notes)
         )
 
@@ -831,6 +905,7 @@ def rows_json(rows: dict[str, Row]) -> list[dict[str, Any]]:
                 ratio_vs_anyglm_epoch=(r.median / ag_t) if ag_t else None,
                 paired_ratio_vs_anyglm_epoch=r.paired(ag) if name != AG_DERIVED else None,
                 note=r.note,
+                compile_s=r.compile_s,
             )
         out.append(entry)
     return out
@@ -999,6 +1074,10 @@ def _meta(args: argparse.Namespace, np: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _limit_threads(args.threads)
+    if args.device == "cuda":
+        # JAX would take 75 % of the GPU's memory when it starts, leaving CuPy and torch
+        # (timed in the same process) short; allocate on demand instead.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import numpy as np
 
     if args.threads is not None:

@@ -97,3 +97,31 @@ def test_scaling_and_memory(tmp_path: Path) -> None:
 def test_cuda_without_cupy_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
     assert epoch.main(["--device", "cuda"]) == epoch.SKIPPED_EXIT
     assert "CuPy is not importable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("compiled", "eager", "library"),
+    [
+        ("anyglm jax jit", "anyglm jax eager", "jax"),
+        ("anyglm torch compile", "anyglm torch eager", "torch"),
+    ],
+)
+def test_framework_rows_match_anyglm_and_report_the_compile_time(
+    compiled: str, eager: str, library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed")
+    monkeypatch.setenv("ANYGLM_TORCH_COMPILE_MIN_ELEMENTS", "0")  # compile even this tiny X
+    args = epoch.parse_args(["--n", "600", "--d", "20", "--classes", "4"])
+    s = epoch.make_setup(np, args, "softmax", 64, "float32", 600, 100)
+    for name in ("anyglm epoch", compiled, eager):
+        epoch.SETUPS[name](s)()
+    diffs = epoch.verify(s)
+    assert diffs[compiled] < 1e-5 and diffs[eager] < 1e-5  # float32, same rows, same math
+    assert s.notes[compiled] in ("jax.jit + lax.scan", "torch.compile")
+    assert s.compile_s[compiled] > 0 and eager not in s.compile_s
+    epoch.SETUPS[compiled](s)()  # a second fit finds the compiled step cached
+    rows = epoch.time_methods(s, [compiled], 1)
+    assert rows[compiled].compile_s == s.compile_s[compiled]
+    tg = {t["target"] for t in epoch.targets(epoch.time_methods(s, [compiled, eager], 1), s)}
+    assert {"anyglm jax jit <= 0.9 x anyglm epoch", "anyglm torch eager <= 1.05 x torch"} <= tg

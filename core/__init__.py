@@ -18,22 +18,22 @@ True
 if __name__ != "anyglm":  # the source folder core/ must not be importable as "core"
     raise ImportError("core/ is anyglm's source folder; install the package and import anyglm")
 
-from . import datasets
+from typing import TYPE_CHECKING, Any
+
+from . import datasets, special
 from ._version import __version__
 from .backend import Backend
 from .doctor import compare_backends, doctor
 from .errors import (
     BackendUnavailableError,
+    ConvergenceWarning,
     DivergenceError,
     ModelFileError,
-    NotFittedError,
     PluginLoadError,
     UnknownNameError,
 )
-from .estimators import Estimator, LinearRegression, LogisticRegression, SoftmaxRegression
 from .hookspecs import hookimpl
 from .model import Model
-from .modelfile import load
 from .registry import (
     PluginWarning,
     get_backend,
@@ -43,11 +43,49 @@ from .registry import (
     plugin_failures,
     reload_plugins,
 )
-from .tuning import LogUniform, TuneResult, tune
+
+# The estimators (and what needs them) derive from scikit-learn's base classes
+# when scikit-learn is installed, and importing scikit-learn takes most of a
+# second: they are imported on first use (PEP 562), so that `import anyglm`,
+# the registry and the conformance plugin stay light.
+_LAZY = {
+    "Estimator": "estimators",
+    "LinearRegression": "estimators",
+    "LogisticRegression": "estimators",
+    "SoftmaxRegression": "estimators",
+    "NotFittedError": "errors",
+    "load": "loading",
+    "tune": "tuning",
+    "LogUniform": "tuning",
+    "TuneResult": "tuning",
+}
+
+if TYPE_CHECKING:
+    from .errors import NotFittedError
+    from .estimators import Estimator, LinearRegression, LogisticRegression, SoftmaxRegression
+    from .loading import load
+    from .tuning import LogUniform, TuneResult, tune
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'anyglm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Backend",
     "BackendUnavailableError",
+    "ConvergenceWarning",
     "DivergenceError",
     "Estimator",
     "LinearRegression",
@@ -73,5 +111,6 @@ __all__ = [
     "load",
     "plugin_failures",
     "reload_plugins",
+    "special",
     "tune",
 ]

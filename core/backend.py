@@ -9,6 +9,10 @@ namespace it returns.
 from __future__ import annotations
 
 import functools
+import math
+import os
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +20,96 @@ import numpy as np
 
 from .errors import BackendUnavailableError
 
-__all__ = ["Backend"]
+__all__ = ["DEFAULT_PROBE_TIMEOUT", "Backend", "probe_timeout"]
 
 FLOAT_DTYPES = ("float32", "float64")
+
+#: Seconds a backend's availability probe may run before the backend is listed
+#: as unavailable ("probe timed out after 5 s"); ``ANYGLM_PROBE_TIMEOUT`` changes it.
+DEFAULT_PROBE_TIMEOUT = 5.0
+PROBE_TIMEOUT_ENV = "ANYGLM_PROBE_TIMEOUT"
+
+
+def probe_timeout() -> float:
+    """Seconds each availability probe may run: ``ANYGLM_PROBE_TIMEOUT``, else 5.
+
+    Raises
+    ------
+    ValueError
+        The variable is set to something other than a positive, finite number.
+
+    Examples
+    --------
+    >>> import os
+    >>> from anyglm.backend import probe_timeout
+    >>> probe_timeout()
+    5.0
+    >>> os.environ["ANYGLM_PROBE_TIMEOUT"] = "0.5"
+    >>> probe_timeout()
+    0.5
+    >>> os.environ["ANYGLM_PROBE_TIMEOUT"] = "soon"
+    >>> probe_timeout()
+    Traceback (most recent call last):
+    ...
+    ValueError: ANYGLM_PROBE_TIMEOUT='soon' is not a number of seconds; set it to a positive ...
+    >>> del os.environ["ANYGLM_PROBE_TIMEOUT"]
+    """
+    text = os.environ.get(PROBE_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_PROBE_TIMEOUT
+    hint = (
+        f"set it to a positive number such as 5, or unset it for the default "
+        f"({DEFAULT_PROBE_TIMEOUT:g} s)"
+    )
+    setting = f"{PROBE_TIMEOUT_ENV}={text!r}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{setting} is not a number of seconds; {hint}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{setting} must be a positive number of seconds; {hint}")
+    return value
+
+
+class _Probe:
+    """One run of a backend's ``_probe`` in a daemon thread, with a deadline.
+
+    A daemon thread, because a probe that never returns cannot be stopped from
+    Python; as a daemon it does not keep the process alive at exit.
+    """
+
+    def __init__(self, backend: Backend, timeout: float) -> None:
+        self.name = backend.name
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.done = threading.Event()
+        self.result: str | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(backend,), name=f"anyglm-probe-{backend.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, backend: Backend) -> None:
+        try:
+            self.result = backend._probe()
+        except BaseException as exc:  # a probe must never crash a listing
+            self.result = f"probing {self.name!r} failed: {type(exc).__name__}: {exc}"
+        finally:
+            self.done.set()
+
+    def wait(self) -> str | None:
+        # The deadline counts from the start, so probes started together (see
+        # registry.list_backends) time out together: N hung probes cost one timeout.
+        if self.done.wait(max(0.0, self.deadline - time.monotonic())):
+            return self.result
+        return f"probe timed out after {self.timeout:g} s"
+
+
+# Probes still running, by backend class and name: a backend object created again
+# (reload_plugins) joins its hung probe instead of starting a second thread and
+# waiting out a second timeout.
+_running: dict[tuple[type, str], _Probe] = {}
+_running_lock = threading.Lock()
 
 
 class Backend:
@@ -47,18 +138,47 @@ class Backend:
     # -- availability -------------------------------------------------------------
 
     def _probe(self) -> str | None:
-        """Return ``None`` when usable, else the reason it is not. Must not raise."""
+        """Return ``None`` when usable, else the reason it is not.
+
+        Runs in a daemon thread bounded by :func:`probe_timeout`; whatever it
+        raises becomes the reason.
+        """
         return None
+
+    def _start_probe(self) -> _Probe | None:
+        """Start the probe thread unless the answer is known; ``None`` for the default probe."""
+        if "_unavailable_reason" in self.__dict__:
+            return None  # answered (or set by a test)
+        if type(self)._probe is Backend._probe:
+            return None  # "available", nothing to wait for
+        with _running_lock:
+            probe: _Probe | None = self.__dict__.get("_probe_run")
+            if probe is not None:
+                return probe
+            key = (type(self), self.name)
+            earlier = _running.get(key)
+            if earlier is not None and not earlier.done.is_set():
+                probe = earlier
+            else:
+                probe = _Probe(self, probe_timeout())
+                _running[key] = probe
+            self.__dict__["_probe_run"] = probe
+            return probe
 
     @functools.cached_property
     def _unavailable_reason(self) -> str | None:
-        try:
-            return self._probe()
-        except Exception as exc:  # a probe must never crash a listing
-            return f"probing {self.name!r} failed: {type(exc).__name__}: {exc}"
+        probe = self._start_probe()
+        return None if probe is None else probe.wait()
 
     def is_available(self) -> bool:
         """Whether the backend can run on this machine (cached).
+
+        The first call runs the backend's probe in a daemon thread and waits at
+        most :func:`probe_timeout` seconds (``ANYGLM_PROBE_TIMEOUT``, default 5);
+        a probe that takes longer leaves the backend unavailable, with the
+        reason ``"probe timed out after 5 s"``. A probe still running is never
+        waited for twice in one process, not even after
+        :func:`~anyglm.reload_plugins`.
 
         Examples
         --------
@@ -176,6 +296,21 @@ class Backend:
         """
         return self.float_dtypes(device)[-1]
 
+    def index_dtype(self, device: Any = None) -> str:
+        """Name of the integer dtype for row indices on ``device`` ("int64" by default).
+
+        A backend whose library lacks 64-bit integers by default (JAX without
+        ``jax_enable_x64``) returns ``"int32"``; the core then builds its shuffles
+        and gathers in that dtype, without warnings.
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("numpy").index_dtype()
+        'int64'
+        """
+        return "int64"
+
     def dtype(self, name: str, device: Any = None) -> Any:
         """The namespace's dtype object for ``name`` ("float32", "float64", "int64", ...).
 
@@ -260,6 +395,17 @@ class Backend:
             return [str(d) for d in self.devices()]
         except Exception:  # listing must not crash on an odd driver
             return []
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the backend reports about itself for :func:`anyglm.doctor` (default: nothing).
+
+        Examples
+        --------
+        >>> import anyglm
+        >>> anyglm.get_backend("array_api_strict").diagnostics()
+        {}
+        """
+        return {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

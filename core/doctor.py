@@ -33,11 +33,12 @@ def doctor() -> dict[str, Any]:
         runtime dependencies), ``backends`` and ``models`` (as
         :func:`list_backends` and :func:`list_models` give them),
         ``failed_plugins`` (name, origin, error), ``disabled_plugins`` and
-        ``fast_paths``: per available backend, the models a plugin offers an
-        epoch kernel for (empty when ``ANYGLM_DISABLE_FAST_PATHS`` is set);
-        ``numba``: the NumPy backend's compiled epoch loop (``version``,
-        ``enabled``, ``models``, ``min_elements``; version ``None`` when numba
-        is not installed).
+        ``accelerators``: per available backend, the models a plugin offers an
+        accelerator for at the default optimiser (empty when
+        ``ANYGLM_DISABLE_ACCELERATORS`` is set); ``backend_details``: what each
+        backend reports about itself (:meth:`anyglm.Backend.diagnostics`; the
+        NumPy backend: its numba loop's ``version``, ``enabled``, ``models``,
+        ``min_elements``).
 
     Examples
     --------
@@ -45,8 +46,8 @@ def doctor() -> dict[str, Any]:
     >>> report = anyglm.doctor()
     >>> report["anyglm"] == anyglm.__version__, "numpy" in report["libraries"]
     (True, True)
-    >>> "softmax" in report["fast_paths"]["numpy"]
-    True
+    >>> sorted(report["backend_details"]["numpy"])
+    ['numba']
     """
     state = registry.plugin_state()
     backends = registry.list_backends()
@@ -66,29 +67,16 @@ def doctor() -> dict[str, Any]:
             for f in state.failures
         ],
         "disabled_plugins": list(state.disabled),
-        "fast_paths": _fast_paths(backends),
-        "numba": _numba(),
+        "accelerators": _accelerators(backends),
+        "backend_details": _diagnostics(backends),
     }
 
 
-def _numba() -> dict[str, Any]:
-    from .backends.numba_epoch import COMPILED_MODELS, min_elements_setting, numba_available
-    from .fastpath import fast_paths_disabled
-
-    try:
-        min_elements: int | str = min_elements_setting()
-    except ValueError as exc:  # a bad ANYGLM_NUMBA_MIN_ELEMENTS is reported, not fatal
-        min_elements = f"error: {exc}"
-    return {
-        "version": _version("numba"),
-        "enabled": numba_available() and not fast_paths_disabled(),
-        "models": list(COMPILED_MODELS),
-        "min_elements": min_elements,
-    }
-
-
-def _fast_paths(backends: list[dict[str, Any]]) -> dict[str, list[str]]:
-    from .fastpath import find_epoch_kernel
+def _accelerators(backends: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per available backend: the models it offers an accelerator for, at the default spec."""
+    from .accelerate import AcceleratorSpec
+    from .optim import OptimizerSpec
+    from .selection import find_accelerator
 
     models = [registry.get_model(row["name"]) for row in registry.list_models()]
     out: dict[str, list[str]] = {}
@@ -97,11 +85,28 @@ def _fast_paths(backends: list[dict[str, Any]]) -> dict[str, list[str]]:
             continue
         be = registry.get_backend(row["name"])
         try:
-            out[be.name] = [
-                m.name for m in models if find_epoch_kernel(be, m, errors="raise") is not None
-            ]
+            names = []
+            for m in models:
+                spec = AcceleratorSpec(
+                    m, m.name, OptimizerSpec(), be.default_dtype(), 1, False, False
+                )
+                if find_accelerator(be, spec, errors="raise") is not None:
+                    names.append(m.name)
+            out[be.name] = names
         except Exception as exc:  # a raising hook is reported, not fatal to the report
             out[be.name] = [f"error: {type(exc).__name__}: {exc}"]
+    return out
+
+
+def _diagnostics(backends: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row in backends:
+        try:
+            info = registry.get_backend(row["name"]).diagnostics()
+        except Exception as exc:  # a backend's report must not break the whole report
+            info = {"error": f"{type(exc).__name__}: {exc}"}
+        if info:
+            out[row["name"]] = info
     return out
 
 
@@ -140,7 +145,14 @@ def compare_backends(
         For each backend: ``available`` and ``reason``, and when it ran,
         ``max_param_diff`` (largest absolute difference of ``coef_`` and
         ``intercept_`` from the reference) and ``max_prediction_diff`` (of
-        ``decision_function`` on ``X``).
+        ``decision_function`` on ``X``). An available backend whose default
+        device lacks ``dtype`` (JAX without 64-bit mode and float64) is not
+        run: its entry has ``skipped`` set to ``True`` and the ``reason``.
+
+    Raises
+    ------
+    ValueError
+        The reference backend lacks ``dtype`` on its default device.
 
     Examples
     --------
@@ -151,11 +163,12 @@ def compare_backends(
     >>> out["array_api_strict"]["max_param_diff"] < 1e-12
     True
     """
-    from .estimators import Estimator, _owner
+    from .estimators import Estimator
+    from .selection import owner_of
     from .validation import to_host
 
-    X_host = to_host(X, "X", _owner(X))
-    y_host = to_host(y, "y", _owner(y))
+    X_host = to_host(X, "X", owner_of(X))
+    y_host = to_host(y, "y", owner_of(y))
     names = (
         list(backends)
         if backends is not None
@@ -174,12 +187,31 @@ def compare_backends(
         pred = be.to_numpy(est.decision_function(be.from_numpy(X_host, dtype=dtype)))
         return theta.astype(np.float64), pred.astype(np.float64)
 
+    def lacks_dtype(be: Any) -> str | None:
+        device = be.default_device()
+        supported = be.float_dtypes(device)
+        if dtype in supported:
+            return None
+        return (
+            f"backend {be.name!r} does not support {dtype} on its default device {device} "
+            f"(supported: {', '.join(supported)})"
+        )
+
+    ref_backend = registry.get_backend(reference)
+    ref_backend.require()
+    missing = lacks_dtype(ref_backend)
+    if missing is not None:
+        raise ValueError(f"the reference {missing}; choose another reference or dtype")
     ref_theta, ref_pred = run(reference)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         be = registry.get_backend(name)
         if not be.is_available():
             out[name] = {"available": False, "reason": be.unavailable_reason}
+            continue
+        missing = lacks_dtype(be)
+        if missing is not None:
+            out[name] = {"available": True, "skipped": True, "reason": missing}
             continue
         theta, pred = (ref_theta, ref_pred) if name == reference else run(name)
         out[name] = {

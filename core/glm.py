@@ -1,4 +1,6 @@
-"""The chain rule through ``X``, written once for every model (SEED.md, section 4).
+"""The chain rule through ``X``, written once for every model.
+
+Derived in the theory page (docs/theory.md, "One gradient for all three").
 
 Parameters carry a configuration axis from the start: ``W`` has shape
 ``(d, K * c)`` and ``b`` shape ``(K * c,)`` for ``K`` configurations of ``c``

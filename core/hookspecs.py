@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .accelerate import Accelerator, AcceleratorSpec
     from .backend import Backend
-    from .fastpath import EpochKernel
     from .model import Model
 
 PROJECT = "anyglm"
@@ -35,13 +35,12 @@ def anyglm_register_models(register: Callable[[Model], None]) -> None:
 
 
 @hookspec(firstresult=True)
-def anyglm_epoch_kernel(backend: Backend, model: Model) -> EpochKernel | None:
-    """Offer a faster implementation of one training epoch, or ``None``.
+def anyglm_accelerator(backend: Backend, spec: AcceleratorSpec) -> Accelerator | None:
+    """Offer a faster pass over a block of training steps for ``spec`` on ``backend``, or ``None``.
 
-    Called when training starts. The first implementation that returns a
-    kernel (an :class:`anyglm.fastpath.EpochKernel`) runs every epoch of that
-    fit instead of the portable loop; returning ``None`` keeps the portable
-    path, which stays the reference. The conformance suite checks, for every
-    backend x model pair with a kernel, that both give the same parameters and
-    losses within the cross-backend tolerance.
+    Called when training starts. Return an :class:`anyglm.accelerate.Accelerator`
+    only for specs (model, optimiser, penalty, dtype, configurations, weights,
+    sparse input) it implements exactly, and ``None`` for every other one: the
+    portable loop then runs, which stays the reference. The conformance suite
+    checks each accelerator against the portable loop.
     """

@@ -39,6 +39,12 @@ class Model:
         For classification: exactly two classes and a single output.
     description : str
         One line shown by listings.
+    curvature : float or None
+        An upper bound on the second derivative of the per-row loss in ``Z``
+        (the largest eigenvalue of its Hessian in ``z``, for any ``y``): 1 for
+        squared error, 1/4 for the log loss, 1/2 for softmax cross-entropy.
+        ``learning_rate="auto"`` derives the step from it; ``None`` (no bound,
+        e.g. a Poisson loss) makes ``"auto"`` use 1, the bound of squared error.
 
     Examples
     --------
@@ -52,6 +58,7 @@ class Model:
     task: Literal["regression", "classification"] = "regression"
     binary: bool = False
     description: str = ""
+    curvature: float | None = None
 
     def n_outputs(self, n_classes: int | None, n_targets: int) -> int:
         """Number of columns of ``W`` for ``n_classes`` classes or ``n_targets`` targets.

@@ -1,38 +1,111 @@
 """Model files: arrays plus JSON metadata in a zip, never pickle, written atomically.
 
+This module reads and writes a plain :class:`ModelState`; it knows no
+estimator class (:mod:`anyglm.persistence` turns states into estimators and
+back).
+
 Layout of a ``.anyglm`` file (a zip archive):
 
 * ``metadata.json``: format name and version, anyglm version, estimator
   class, model name, hyperparameters, dtype, number of features and outputs,
-  target shape, history;
-* ``W.npy``, ``b.npy``: parameters ``(d, c)`` and ``(c,)``;
-* ``classes.npy``: class labels (numbers or strings), classifiers only.
+  target shape, history; a checkpoint adds a ``checkpoint`` section (epoch,
+  random-generator states, training counters);
+* ``W.npy``, ``b.npy``: the parameters to predict with, ``(d, c)`` and ``(c,)``;
+* ``classes.npy``: class labels (numbers or strings), classifiers only;
+* ``train/*.npy`` (checkpoints): the raw iterates and the optimiser's state.
 
 Arrays are read with ``allow_pickle=False``, so a file cannot run code.
+Format version 1 (anyglm 0.1) has the same layout without ``train/``; it is
+read as it was written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import registry
 from ._version import __version__
 from .errors import ModelFileError
+from .modelschema import (
+    MAX_JSON_DEPTH,
+    MAX_METADATA_BYTES,
+    Caps,
+    check_arrays,
+    check_directory,
+    check_metadata,
+    json_depth,
+    read_npy,
+)
 
-__all__ = ["atomic_write_bytes", "load"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_USER_METADATA_BYTES",
+    "ModelState",
+    "atomic_write_bytes",
+    "check_user_metadata",
+    "read",
+    "remove_stale_temporaries",
+    "write",
+]
 
 FORMAT = "anyglm-model"
-FORMAT_VERSION = 1
+#: Version 2 adds the ``train/`` arrays and the optimiser's settings; readers of
+#: version 2 read version 1 files too.
+FORMAT_VERSION = 2
+
+
+#: Largest ``metadata=`` a model file keeps, as JSON (64 KiB).
+MAX_USER_METADATA_BYTES = 64 * 1024
+
+
+def check_user_metadata(metadata: Any) -> dict[str, Any]:
+    """``metadata`` as a JSON round trip, if it is a small JSON-serialisable dict.
+
+    Raises
+    ------
+    TypeError
+        Not a dict, or not serialisable as JSON.
+    ValueError
+        Larger than :data:`MAX_USER_METADATA_BYTES` as JSON, or holding NaN or infinity.
+
+    Examples
+    --------
+    >>> from anyglm.modelfile import check_user_metadata
+    >>> check_user_metadata({"columns": ["a", "b"], "label": 2})
+    {'columns': ['a', 'b'], 'label': 2}
+    """
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise (ValueError if "Out of range" in str(exc) else TypeError)(
+            f"metadata must be JSON-serialisable (str keys; str, numbers, bools, None, lists, "
+            f"dicts; no NaN or infinity): {exc}"
+        ) from None
+    if len(text.encode()) > MAX_USER_METADATA_BYTES:
+        raise ValueError(
+            f"metadata takes {len(text.encode())} bytes as JSON; a model file keeps at most "
+            f"{MAX_USER_METADATA_BYTES}. Store large things next to the model file instead."
+        )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _read_umask() -> int:
@@ -47,6 +120,19 @@ _UMASK = _read_umask()
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, replace.
 
+    The temporary file (``.<name>.<random>.tmp``) is locked while it is
+    written. A process killed mid-write leaves its temporary file behind; the
+    next write to the same ``path`` removes every such file that no live
+    writer holds (:func:`remove_stale_temporaries`), so killed saves do not
+    pile up.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder of ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a folder.
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -58,20 +144,29 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"cannot write {str(target)!r}: it is a folder; give a file name, "
+            f"e.g. {str(target / 'model.anyglm')!r}"
+        )
     if not folder.is_dir():
         raise FileNotFoundError(
             f"cannot write {str(target)!r}: folder {str(folder)!r} does not exist"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    # mkstemp creates 0600; give the file the permissions open() would have.
-    os.chmod(tmp, 0o666 & ~_UMASK)
+    remove_stale_temporaries(target)
+    fd, tmp = _locked_temporary(target, folder)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        _write_all(fd, data)
+        os.fsync(fd)
+        if fcntl is not None:
+            os.replace(tmp, target)  # still locked: no cleaner can take it meanwhile
+            os.close(fd)
+        else:
+            os.close(fd)  # Windows cannot rename an open file
+            os.replace(tmp, target)
     except BaseException:
+        with contextlib.suppress(OSError):  # closed already when replace failed on Windows
+            os.close(fd)
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
@@ -87,13 +182,88 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         os.close(dir_fd)
 
 
-def _npy(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, a, allow_pickle=False)
-    return buf.getvalue()
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
-def _jsonable(value: Any) -> Any:
+def _locked_temporary(target: Path, folder: Path) -> tuple[int, str]:
+    """A new temporary file for ``target``, locked, with the permissions open() would give."""
+    for _ in range(100):
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # a cleaner may have removed it before the lock: then take another
+            if os.path.samestat(os.stat(tmp), os.fstat(fd)):
+                return fd, tmp
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise OSError(f"could not create a temporary file for {str(target)!r} in {str(folder)!r}")
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files that killed writes to ``target`` left; return their names.
+
+    A temporary file of ``target`` (``.<name>.<random>.tmp`` in its folder) is
+    stale when no process holds its lock: the writer died. One that is
+    being written is left alone. Without ``fcntl`` (Windows), an open file
+    cannot be removed, so the same rule holds.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from anyglm.modelfile import remove_stale_temporaries
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".m.anyglm.k1ll3d.tmp").write_bytes(b"half a model")
+    >>> remove_stale_temporaries(folder / "m.anyglm")
+    ['.m.anyglm.k1ll3d.tmp']
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    prefix = f".{target.name}."
+    removed: list[str] = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.endswith(".tmp") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live writer holds it
+                if not os.path.samestat(os.stat(entry.path), os.fstat(fd)):
+                    continue
+            os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            continue  # gone already, or (Windows) still open
+        finally:
+            os.close(fd)
+    return sorted(removed)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays turned into Python ones (for JSON).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anyglm.modelfile import jsonable
+    >>> jsonable({"a": np.int64(3), "b": (np.arange(2), None)})
+    {'a': 3, 'b': [[0, 1], None]}
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
@@ -101,342 +271,175 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):  # e.g. MT19937's key in a generator state
         return value.tolist()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return str(value)  # devices, generators: recorded for information only
 
 
-def _payload(
-    est: Any, W: Any, b: Any, history: dict[str, list[float]], n_epochs: int
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    be = est._backend_obj
-    params = est.get_params()
-    if isinstance(params.get("random_state"), np.random.Generator):
-        params["random_state"] = None
-    params["device"] = None  # devices do not travel between machines
+@dataclass
+class ModelState:
+    """The content of a model file: JSON metadata and named host arrays.
+
+    Attributes
+    ----------
+    meta : dict
+        JSON-ready metadata (see the module docstring).
+    arrays : dict of str to numpy.ndarray
+        ``"W"``, ``"b"``, optionally ``"classes"`` and ``"train/..."``.
+    path : str
+        Where it was read from (empty for a state not read from a file).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anyglm.modelfile import ModelState
+    >>> ModelState({"model": "linear"}, {"W": np.zeros((2, 1)), "b": np.zeros(1)}).arrays["W"].shape
+    (2, 1)
+    """
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint section, or ``None`` for a plain model file."""
+        ck = self.meta.get("checkpoint")
+        return ck if isinstance(ck, dict) else None
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write(path: str | os.PathLike[str], state: ModelState) -> None:
+    """Write ``state`` to ``path`` atomically (format :data:`FORMAT_VERSION`).
+
+    Examples
+    --------
+    >>> import numpy as np, pathlib, tempfile
+    >>> from anyglm import modelfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.anyglm"
+    >>> meta = {"estimator": "Estimator", "model": "linear", "params": {}, "n_features_in": 2,
+    ...         "history": {}, "dtype": "float64"}
+    >>> modelfile.write(path, modelfile.ModelState(meta, {"W": np.ones((2, 1)), "b": np.ones(1)}))
+    >>> modelfile.read(path).arrays["W"].tolist()
+    [[1.0], [1.0]]
+    """
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "anyglm_version": __version__,
-        "estimator": type(est).__name__,
-        "model": est._model_obj.name,
-        "params": _jsonable(params),
-        "backend": est.backend_,
-        "dtype": est._dtype,
-        "n_features_in": est.n_features_in_,
-        "y_ndim": est._y_shape,
-        "n_targets": getattr(est, "_n_targets", None),
-        "n_epochs": n_epochs,
-        "history": history,
+        **{k: v for k, v in state.meta.items() if k not in ("format", "format_version")},
     }
-    arrays = {"W.npy": be.to_numpy(W), "b.npy": be.to_numpy(b)}
-    if hasattr(est, "classes_"):
-        classes = est.classes_
-        if classes.dtype.kind == "O":
-            if not all(isinstance(c, str) for c in classes.tolist()):
-                raise TypeError(
-                    "only numeric or string class labels can be saved; "
-                    f"got labels of types {sorted({type(c).__name__ for c in classes.tolist()})}"
-                )
-            classes = classes.astype(str)
-        arrays["classes.npy"] = classes
-    return meta, arrays
-
-
-def _write(
-    path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, np.ndarray]
-) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("metadata.json", json.dumps(meta, indent=1))
-        for name, a in arrays.items():
-            zf.writestr(name, _npy(np.ascontiguousarray(a)))
+        zf.writestr("metadata.json", json.dumps(jsonable(meta), indent=1))
+        for name, a in state.arrays.items():
+            zf.writestr(f"{name}.npy", _npy(a))
     atomic_write_bytes(path, buf.getvalue())
 
 
-def save_estimator(est: Any, path: str | os.PathLike[str]) -> None:
-    """Serialise a fitted estimator (see :meth:`anyglm.Estimator.save`)."""
-    meta, arrays = _payload(est, est._W, est._b, est.history_, est.n_epochs_)
-    _write(path, meta, arrays)
-
-
-# -- checkpoints -------------------------------------------------------------------------
-
-#: Hyperparameters a resumed fit must share with the run that wrote the checkpoint.
-_RESUME_KEYS = (
-    "batch_size",
-    "learning_rate",
-    "alpha",
-    "shuffle",
-    "random_state",
-    "validation_fraction",
-)
-
-
-@dataclass
-class Checkpoint:
-    """The training state read from a checkpoint file."""
-
-    path: str
-    meta: dict[str, Any]
-    W: np.ndarray
-    b: np.ndarray
-    classes: np.ndarray | None
-    epoch: int
-    rng_state: dict[str, Any]
-    initial_rng_state: dict[str, Any]
-    history: dict[str, list[np.ndarray]]
-    n_train: int
-
-
-def write_checkpoint(
-    path: str | os.PathLike[str],
-    est: Any,
-    prep: Any,
-    info: Any,
-    initial_rng_state: dict[str, Any],
-) -> None:
-    """Write the state after ``info.epoch`` epochs: a model file plus a ``checkpoint`` section."""
-    history = {k: [float(v[0]) for v in rows] for k, rows in info.history.items()}
-    meta, arrays = _payload(est, info.W, info.b, history, info.epoch)
-    meta["checkpoint"] = {
-        "epoch": info.epoch,
-        "rng_state": _jsonable(info.rng.bit_generator.state),
-        "initial_rng_state": _jsonable(initial_rng_state),
-        "n_train": prep.n_train,
-    }
-    _write(path, meta, arrays)
-
-
-def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by ``fit(..., checkpoint=path)``.
-
-    Raises
-    ------
-    ModelFileError
-        The file is not a checkpoint (a plain model file, corrupted, foreign).
-    """
-    spath = os.fspath(path)
-    meta, W, b, classes = _read_file(spath)
-    ck = meta.get("checkpoint")
-    if not isinstance(ck, dict):
-        raise ModelFileError(
-            f"{spath!r} is a model file without training state; resume needs a file written "
-            "by fit(..., checkpoint=path)"
-        )
+def _read_metadata(zf: zipfile.ZipFile, path: str) -> dict[str, Any]:
     try:
-        history = {k: [np.asarray([float(v)]) for v in vals] for k, vals in meta["history"].items()}
-        return Checkpoint(
-            spath,
-            meta,
-            W,
-            b,
-            classes,
-            int(ck["epoch"]),
-            dict(ck["rng_state"]),
-            dict(ck["initial_rng_state"]),
-            history,
-            int(ck["n_train"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ModelFileError(f"{spath!r}: the checkpoint section is incomplete") from None
-
-
-def check_resumable(ck: Checkpoint, est: Any, prep: Any) -> None:
-    """Raise ``ValueError`` unless ``ck`` was written by a fit like this one."""
-    problems = []
-    params = _jsonable(est.get_params())
-    for key in _RESUME_KEYS:
-        if key == "random_state" and isinstance(est.random_state, np.random.Generator):
-            continue  # a generator is saved as None; its state comes from the checkpoint
-        if key in params and ck.meta["params"].get(key) != params[key]:
-            problems.append(f"{key}={ck.meta['params'].get(key)!r} there, {params[key]!r} here")
-    if ck.meta.get("model") != prep.model.name:
-        problems.append(f"model {ck.meta.get('model')!r} there, {prep.model.name!r} here")
-    if ck.W.shape != (prep.n_features, prep.n_outputs):
-        problems.append(
-            f"parameters of shape {ck.W.shape}, data needs {(prep.n_features, prep.n_outputs)}"
-        )
-    if ck.n_train != prep.n_train:
-        problems.append(f"{ck.n_train} training rows there, {prep.n_train} here")
-    if (ck.classes is None) != (prep.classes is None) or (
-        ck.classes is not None and ck.classes.tolist() != prep.classes.tolist()
-    ):
-        problems.append("different classes")
-    if ck.epoch > est.epochs:
-        problems.append(f"the checkpoint is at epoch {ck.epoch}, past epochs={est.epochs}")
-    if problems:
-        raise ValueError(
-            f"cannot resume from {ck.path!r}: it was written by a different fit ("
-            + "; ".join(problems)
-            + ")"
-        )
-
-
-def _read_array(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
-    try:
-        with zf.open(name) as fh:
-            return np.lib.format.read_array(io.BytesIO(fh.read()), allow_pickle=False)
+        info = zf.getinfo("metadata.json")
     except KeyError:
+        raise ModelFileError(f"{path!r} is not an anyglm model file (no metadata.json)") from None
+    if info.file_size > MAX_METADATA_BYTES:
         raise ModelFileError(
-            f"{path!r} is not a complete anyglm model file: {name} is missing"
-        ) from None
-    except ValueError as exc:
-        raise ModelFileError(f"{path!r}: array {name} is unreadable ({exc})") from None
-
-
-def _read_file(spath: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None]:
-    """Metadata and arrays of a model file, validated; every defect is a ModelFileError."""
-    if not os.path.exists(spath):
-        raise FileNotFoundError(f"no model file at {spath!r}")
+            f"{path!r}: metadata.json takes {info.file_size} bytes; a model file's metadata "
+            f"is at most {MAX_METADATA_BYTES}"
+        )
     try:
-        zf = zipfile.ZipFile(spath)
-    except (zipfile.BadZipFile, OSError) as exc:
+        with zf.open(info) as fh:
+            raw = fh.read(MAX_METADATA_BYTES + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise ModelFileError(f"{path!r} is corrupted: {exc}") from None
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
         raise ModelFileError(
-            f"{spath!r} is not an anyglm model file (not a zip archive, or truncated): {exc}"
-        ) from None
-    with zf:
-        try:
-            meta = json.loads(zf.read("metadata.json"))
-        except KeyError:
-            raise ModelFileError(
-                f"{spath!r} is not an anyglm model file (no metadata.json)"
-            ) from None
-        except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
-            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelFileError(f"{spath!r} is not an anyglm model file (format field missing)")
-        version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(
-                f"{spath!r} has format version {version!r}; this anyglm ({__version__}) reads "
-                f"up to {FORMAT_VERSION}. Upgrade anyglm to load it."
-            )
-        try:
-            W = _read_array(zf, "W.npy", spath)
-            b = _read_array(zf, "b.npy", spath)
-            classes = (
-                _read_array(zf, "classes.npy", spath) if "classes.npy" in zf.namelist() else None
-            )
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-            raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
-    required = {
-        "estimator": str,
-        "model": str,
-        "params": dict,
-        "n_features_in": int,
-        "history": dict,
-        "dtype": str,
-    }
-    for key, kind in required.items():
-        if not isinstance(meta.get(key), kind):
-            raise ModelFileError(
-                f"{spath!r}: metadata field {key!r} is missing or not a {kind.__name__}"
-            )
-    d = meta["n_features_in"]
-    if W.ndim != 2 or W.shape[0] != d or b.shape != (W.shape[1],):
-        raise ModelFileError(f"{spath!r}: parameter shapes {W.shape}, {b.shape} do not match")
-    if W.dtype.kind != "f" or b.dtype.kind != "f":
-        raise ModelFileError(f"{spath!r}: parameters are not floating point")
-    return meta, W, b, classes
+            f"{path!r}: metadata.json nests {depth} levels deep; a model file's metadata "
+            f"nests at most {MAX_JSON_DEPTH}"
+        )
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path!r} is corrupted: metadata.json is not JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path!r} is not an anyglm model file (format field missing)")
+    return meta
 
 
-def load(path: str | os.PathLike[str], backend: str | None = None) -> Any:
-    """Load a model saved with :meth:`Estimator.save`.
+def read(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> ModelState:
+    """Read and validate a model file; every defect is a :class:`~anyglm.ModelFileError`.
+
+    Nothing in the file is trusted: sizes are checked against caps before
+    anything is allocated, and every field and array is validated (see
+    :mod:`anyglm.modelschema`, which also says how to raise the caps).
 
     Parameters
     ----------
     path : str or path-like
-    backend : str or None
-        Backend to put the parameters on. ``None`` uses the backend the model
-        was trained on when it is available here, and NumPy otherwise.
-
-    Returns
-    -------
-    Estimator
-        A fitted estimator of the saved class.
+    max_bytes : int, optional
+        Cap on the total uncompressed size of the file's members; default
+        :data:`anyglm.modelschema.MAX_BYTES` (1 GiB) or the
+        ``ANYGLM_MAX_MODEL_BYTES`` environment variable.
 
     Raises
     ------
+    FileNotFoundError
+        No file at ``path``.
+    IsADirectoryError
+        ``path`` is a folder.
     ModelFileError
-        The file is not an anyglm model file, is truncated or corrupted, or
-        comes from a newer format version.
+        Not an anyglm model file, truncated, corrupted, inconsistent, over a
+        cap, or of a newer format version.
 
     Examples
     --------
-    >>> import tempfile, pathlib, anyglm
-    >>> reg = anyglm.LinearRegression(epochs=50, random_state=0).fit([[0.0], [1.0]], [1.0, 3.0])
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reg.anyglm"
-    >>> reg.save(path)
-    >>> loaded = anyglm.load(path, backend="numpy")
-    >>> bool(abs(loaded.predict([[1.0]])[0] - reg.predict([[1.0]])[0]) < 1e-12)
-    True
+    >>> import pathlib, tempfile, anyglm
+    >>> from anyglm import modelfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.anyglm"
+    >>> anyglm.LinearRegression(epochs=2).fit([[0.0], [1.0]], [0.0, 1.0]).save(path)
+    >>> state = modelfile.read(path)
+    >>> state.meta["model"], state.arrays["W"].shape
+    ('linear', (1, 1))
     """
-    from . import estimators
-
+    caps = Caps.resolve(max_bytes)
     spath = os.fspath(path)
-    meta, W, b, classes = _read_file(spath)
-    allowed: dict[str, type[estimators.Estimator]] = {
-        "Estimator": estimators.Estimator,
-        "LinearRegression": estimators.LinearRegression,
-        "LogisticRegression": estimators.LogisticRegression,
-        "SoftmaxRegression": estimators.SoftmaxRegression,
-    }
-    if meta["estimator"] not in allowed:
-        raise ModelFileError(f"{spath!r}: unknown estimator class {meta['estimator']!r}")
-    cls = allowed[meta["estimator"]]
-    d = meta["n_features_in"]
-    params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
-    cw = params.get("class_weight")
-    if isinstance(cw, dict) and classes is not None:
-        # JSON keys are strings: map them back to the class labels they came from.
-        by_text = {str(c): c for c in classes.tolist()}
-        params["class_weight"] = {by_text.get(k, k): v for k, v in cw.items()}
-    est = cls(**params)
-    if backend is None:
-        saved = meta.get("backend", "numpy")
-        try:
-            be = registry.get_backend(saved)
-            if not be.is_available():
-                be = registry.get_backend("numpy")
-        except ValueError:
-            be = registry.get_backend("numpy")
-    else:
-        be = registry.get_backend(backend)
-        be.require()
-    est.backend = be.name
-    dt = meta.get("dtype", "float64")
-    if dt not in be.float_dtypes():
-        dt = be.default_dtype()
-    model = registry.get_model(meta["model"])
-    if model.task == "classification" and (
-        classes is None or classes.ndim != 1 or W.shape[1] != model.n_outputs(len(classes), 1)
-    ):
-        raise ModelFileError(
-            f"{spath!r}: the class labels are missing or do not match the parameters"
-        )
-    est._model_obj = model
-    est._backend_obj = be
-    est.backend_ = be.name
-    est.n_features_in_ = d
-    est._y_shape = int(meta.get("y_ndim", 1))
-    if meta.get("n_targets") is not None:
-        est._n_targets = int(meta["n_targets"])
-    est._dtype = dt
-    if classes is not None:
-        est.classes_ = classes
-    dev = be.default_device()
+    if os.path.isdir(spath):
+        raise IsADirectoryError(f"{spath!r} is a folder, not a model file")
+    if not os.path.exists(spath):
+        raise FileNotFoundError(f"no model file at {spath!r}")
     try:
-        history = {
-            k: np.asarray(v, dtype=np.float64).reshape(-1, 1) for k, v in meta["history"].items()
-        }
-    except (TypeError, ValueError):
-        raise ModelFileError(f"{spath!r}: metadata field 'history' is invalid") from None
-    est._set_params(
-        be.from_numpy(W, dtype=dt, device=dev),
-        be.from_numpy(b, dtype=dt, device=dev),
-        history,
-        int(meta.get("n_epochs", 0)),
-    )
-    return est
+        zf = zipfile.ZipFile(spath)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelFileError(
+            f"{spath!r} is not an anyglm model file (not a zip archive, or truncated): {exc}"
+        ) from None
+    with zf:
+        check_directory(zf, spath, caps)
+        meta = _read_metadata(zf, spath)
+        version = meta.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{spath!r} has format version {version!r}; this anyglm ({__version__}) reads "
+                f"up to {FORMAT_VERSION}. Upgrade anyglm to load it."
+            )
+        if version < 1:
+            raise ModelFileError(f"{spath!r} has format version {version!r}, which never existed")
+        check_metadata(meta, spath)
+        arrays = {}
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with zf.open(info) as fh:
+                    arrays[info.filename[: -len(".npy")]] = read_npy(fh, info, spath, caps)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                raise ModelFileError(f"{spath!r} is corrupted: {exc}") from None
+    check_arrays(meta, arrays, spath)
+    return ModelState(meta, arrays, spath)

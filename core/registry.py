@@ -7,7 +7,8 @@ loaded one at a time, so one broken plugin never takes the others down.
 Rules (documented in the plugin guide):
 
 * A plugin that fails to import, has a hook with a wrong signature, a
-  misspelled hook name, or raises while registering is skipped with a
+  misspelled hook name, or raises while registering (any exception, even
+  ``SystemExit``; only ``KeyboardInterrupt`` goes through) is skipped with a
   :class:`PluginWarning` naming it and its distribution; what it registered is
   removed; the error is kept and re-raised (as the ``__cause__`` of
   :class:`~anyglm.errors.PluginLoadError`) when its name is asked for.
@@ -58,6 +59,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "anyglm.backends.numpy",
     "anyglm.backends.array_api_strict",
     "anyglm.backends.cupy",
+    "anyglm.backends.torch",
+    "anyglm.backends.jax",
+    "anyglm.backends.dask",
     "anyglm.plugins.linear",
     "anyglm.plugins.logistic",
     "anyglm.plugins.softmax",
@@ -208,7 +212,7 @@ class PluginState:
             }
             for caller in self.pm.get_hookcallers(plugin) or []:
                 if caller.name not in targets:
-                    continue  # a query hook (anyglm_epoch_kernel): called when needed
+                    continue  # a query hook (anyglm_accelerator): called when needed
                 registry, names = targets[caller.name]
                 for impl in caller.get_hookimpls():
                     if impl.plugin is not plugin:
@@ -220,7 +224,9 @@ class PluginState:
                         impl.function(register=register)
                     finally:
                         names.extend(added)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C, not the plugin's failure
+        except BaseException as exc:  # SystemExit, GeneratorExit, ...: a plugin must not end us
             self.backends.remove(backend_names)
             self.models.remove(model_names)
             for plugin in registered:
@@ -392,10 +398,17 @@ def list_backends() -> list[dict[str, Any]]:
     -------
     list of dict
         One dict per backend, sorted by name, with keys ``name``, ``available``,
-        ``reason`` (``None`` when available), ``devices`` (strings),
+        ``reason`` (``None`` when available; ``"probe timed out after 5 s"``
+        for a backend whose availability probe did not answer within
+        :func:`~anyglm.backend.probe_timeout`), ``devices`` (strings),
         ``dtypes`` (supported float dtypes on the default device), ``version``
         (of the array library, ``None`` if not installed) and ``origin``
         (``"anyglm (built-in)"`` or the providing distribution and version).
+
+    Notes
+    -----
+    The probes of all backends run at once, each in a daemon thread, so the
+    listing takes at most about one probe timeout however many probes hang.
 
     Examples
     --------
@@ -405,6 +418,10 @@ def list_backends() -> list[dict[str, Any]]:
     (True, ['float32', 'float64'])
     """
     state = plugin_state()
+    # Every probe starts before any is waited for: several slow or hung probes
+    # then cost one probe timeout, not one each.
+    for be in state.backends.items.values():
+        be._start_probe()
     rows = []
     for name in sorted(state.backends.items):
         be = state.backends.items[name]

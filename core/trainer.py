@@ -1,43 +1,67 @@
-"""The training loop: minibatch SGD with L2 on the weights.
+"""The training loop: one loop over any data source, one step written once.
 
-The loop runs ``K`` configurations (learning rate, alpha) at once when given
-vectors, with parameters stacked along the columns of ``W`` (see
-:mod:`anyglm.glm`). It never synchronises with the device inside an epoch:
-losses accumulate on the device and are read, together with a finiteness
-check of the parameters, once per epoch.
+An epoch asks the source for its blocks (:mod:`anyglm.sources`); each block
+runs its minibatches either through an accelerator a backend offers for the
+fit's :class:`~anyglm.accelerate.AcceleratorSpec`, or through the portable
+loop (:func:`run_block`), whose step (:func:`sgd_step`) is the chain rule of
+:mod:`anyglm.glm` followed by the optimiser of :mod:`anyglm.optim`.
+
+``K`` configurations (learning rate, alpha) train at once when given vectors,
+with parameters stacked along the columns of ``W``. The loop never
+synchronises with the device inside an epoch: losses accumulate on the device
+and are read, together with a finiteness check of the parameters, once per
+epoch. Early stopping, the ``"adaptive"`` schedule and divergence are decided
+per configuration from those numbers; a configuration that stops or diverges
+is frozen while the others go on.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .accelerate import AcceleratorSpec
 from .backend import Backend
-from .data import ArraySource
 from .errors import DivergenceError
-from .fastpath import EpochTask, find_epoch_kernel
-from .glm import linear_predictor, loss_and_gradient
+from .evaluation import evaluate, score_from_logits
 from .model import Model
-from .optim import add_l2, apply_updates, chain, sgd
+from .optim import OptimizerSpec, build
+from .optim import penalty_coefficients as _penalty
+from .sources import ArraySource, DataSource
+from .steps import BlockRunner, EpochPass, run_block, sequential_epoch, sgd_step
+from .trainstate import ColumnMaker, TrainState, early_stopping, freeze, model_parameters
 
-__all__ = ["EpochEnd", "TrainResult", "score_from_logits", "train"]
+__all__ = [
+    "BlockRunner",
+    "EpochEnd",
+    "EpochPass",
+    "TrainResult",
+    "TrainState",
+    "run_block",
+    "score_from_logits",
+    "sequential_epoch",
+    "sgd_step",
+    "train",
+]
 
 
 @dataclass
 class TrainResult:
     """Parameters after training and the per-epoch history.
 
-    ``history`` maps ``"train_loss"`` (and, with validation data,
-    ``"val_loss"`` and ``"val_score"``) to arrays of shape ``(epochs_run, K)``.
+    ``W`` and ``b`` are the parameters to predict with (averaged when the
+    optimiser averages); ``state`` continues training. ``history`` maps
+    ``"train_loss"`` (and, with validation data, ``"val_loss"`` and
+    ``"val_score"``) to arrays of shape ``(epochs_run, K)``.
 
     Examples
     --------
     >>> import numpy as np, anyglm
-    >>> from anyglm.data import ArraySource
+    >>> from anyglm.sources import ArraySource
     >>> from anyglm.trainer import train
     >>> be = anyglm.get_backend("numpy")
     >>> X, Y = np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]])
@@ -57,57 +81,21 @@ class TrainResult:
     snapshots: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     #: Epoch at which each configuration diverged (0: never), with ``on_divergence="mask"``.
     diverged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-
-def score_from_logits(model: Model, xp: Any, Z: Any, Y: Any) -> Any:
-    """Accuracy (classifiers) or R^2 (regressors) per configuration.
-
-    ``Z`` has shape ``(n, K, c)``, ``Y`` the encoded targets ``(n, c)``.
-
-    Examples
-    --------
-    >>> import array_api_compat.numpy as xp, anyglm
-    >>> Z = xp.asarray([[[2.0, 0.0]], [[0.0, 1.0]]])  # (n=2, K=1, c=2)
-    >>> Y = xp.asarray([[1.0, 0.0], [1.0, 0.0]])
-    >>> anyglm.trainer.score_from_logits(anyglm.get_model("softmax"), xp, Z, Y).tolist()
-    [0.5]
-    """
-    if model.task == "classification":
-        if Z.shape[-1] == 1:
-            hit = (Z[..., 0] > 0) == xp.expand_dims(Y[:, 0] > 0.5, axis=1)
-        else:
-            truth = xp.expand_dims(xp.argmax(Y, axis=-1), axis=1)
-            hit = xp.argmax(Z, axis=-1) == truth
-        return xp.mean(xp.astype(hit, Z.dtype), axis=0)
-    P = model.inverse_link(xp, Z)
-    R = xp.expand_dims(Y, axis=1) - P
-    ss_res = xp.sum(R * R, axis=0)
-    C = Y - xp.mean(Y, axis=0, keepdims=True)
-    ss_tot = xp.sum(C * C, axis=0)
-    # Constant targets: R^2 is undefined; report 0 like a mean predictor.
-    safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
-    r2 = xp.where(ss_tot > 0, 1.0 - ss_res / safe, xp.zeros_like(ss_res))
-    return xp.mean(r2, axis=-1)
-
-
-def _per_config(
-    value: np.ndarray,
-    n_configs: int,
-    n_outputs: int,
-    backend: Backend,
-    dtype: str,
-    device: Any,
-) -> Any:
-    column = np.repeat(np.asarray(value, dtype=np.float64), n_outputs)
-    return backend.from_numpy(column, dtype=dtype, device=device)
+    #: Epoch at which each configuration stopped early (0: never).
+    stopped_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    state: TrainState | None = None
+    #: Whether an accelerator ran the epochs (else the portable loop).
+    accelerated: bool = False
 
 
 @dataclass
 class EpochEnd:
     """What an ``on_epoch_end`` callback sees after each epoch.
 
-    ``history`` maps metric names to lists of per-configuration arrays, one
-    per completed epoch (resumed epochs included).
+    ``W`` and ``b`` are the parameters to predict with; ``state`` is the
+    training state (a snapshot: later epochs do not change it). ``history``
+    maps metric names to lists of per-configuration arrays, one per completed
+    epoch (resumed epochs included).
 
     Examples
     --------
@@ -125,6 +113,7 @@ class EpochEnd:
     b: Any
     rng: np.random.Generator
     history: dict[str, list[np.ndarray]]
+    state: TrainState | None = None
 
 
 def _as_arrays(rows: dict[str, list[np.ndarray]], n_configs: int) -> dict[str, np.ndarray]:
@@ -132,22 +121,13 @@ def _as_arrays(rows: dict[str, list[np.ndarray]], n_configs: int) -> dict[str, n
     return {k: np.asarray(v, dtype=np.float64).reshape(-1, n_configs) for k, v in rows.items()}
 
 
-def _stale_epochs(monitored: Sequence[float], tol: float) -> int:
-    """Epochs since the monitored loss last improved by more than ``tol``."""
-    best, stale = math.inf, 0
-    for value in monitored:
-        stale = stale + 1 if value > best - tol else 0
-        best = min(best, value)
-    return stale
-
-
 # NumPy's overflow warnings are silenced while training: divergence is detected
 # once per epoch and reported as DivergenceError, which says what to do.
-@np.errstate(over="ignore", invalid="ignore")
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def train(
     model: Model,
     backend: Backend,
-    source: ArraySource,
+    source: DataSource,
     *,
     W: Any,
     b: Any,
@@ -160,7 +140,10 @@ def train(
     rng: np.random.Generator,
     dtype: str,
     device: Any,
-    validation: tuple[Any, Any] | None = None,
+    optimizer: OptimizerSpec | None = None,
+    state: TrainState | None = None,
+    validation: tuple[Any, Any] | DataSource | None = None,
+    monitor: DataSource | None = None,
     n_iter_no_change: int | None = None,
     tol: float = 1e-4,
     start_epoch: int = 0,
@@ -168,14 +151,37 @@ def train(
     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
     on_divergence: str = "raise",
     snapshots: Collection[int] = (),
-    fast_path: bool = True,
+    accelerate: bool = True,
 ) -> TrainResult:
     """Run minibatch SGD from epoch ``start_epoch + 1`` up to ``epochs``.
 
     Parameters
     ----------
+    model, backend : Model, Backend
+    source : DataSource
+        The training rows (:mod:`anyglm.sources`).
+    W, b : arrays
+        Starting parameters, shapes ``(d, K * c)`` and ``(K * c,)``; ignored
+        when ``state`` is given.
     learning_rate, alpha : float or sequence of K floats
         One value, or one per configuration (columns of ``W`` in blocks of ``c``).
+    optimizer : OptimizerSpec, optional
+        Schedule, momentum, averaging, penalty; default plain SGD with L2.
+    state : TrainState, optional
+        Continue from this state (a checkpoint or ``partial_fit``).
+    validation : (X, Y) on the device, or a DataSource, optional
+        Scored after every epoch.
+    monitor : DataSource, optional
+        Rows on which, without validation data, early stopping watches the
+        training objective (mean weighted loss plus penalty) of the model's
+        parameters, exactly (:func:`anyglm.stepsize.scan`'s sample); without
+        it, the running loss of the epoch's minibatches (noisy) is watched.
+    n_iter_no_change : int, optional
+        Stop a configuration when its monitored loss (validation loss with
+        validation data, else the training objective on ``monitor``, else the
+        epoch's running training loss) has not improved by ``tol`` times its
+        first epoch's value for this many epochs; with ``schedule="adaptive"``
+        divide its rate by 5 instead, until the rate falls below 1e-6.
     start_epoch, history
         Resume after ``start_epoch`` completed epochs whose metrics are in
         ``history`` (the generator ``rng`` must be in the state it had then).
@@ -188,12 +194,10 @@ def train(
         later metrics and keep training the others.
     snapshots : collection of int
         Epochs after which ``(W, b)`` is kept in ``TrainResult.snapshots``.
-    fast_path : bool
-        Run each epoch through the backend's epoch kernel when a plugin offers
-        one (:mod:`anyglm.fastpath`) and ``source`` is an :class:`ArraySource`
-        itself (a subclass may change the minibatches, which a kernel would
-        not see); ``False`` keeps the portable loop, the reference the kernels
-        are checked against.
+    accelerate : bool
+        Run blocks through an accelerator a plugin offers for this fit's spec;
+        ``False`` keeps the portable loop, the reference accelerators are
+        checked against.
 
     Raises
     ------
@@ -205,7 +209,7 @@ def train(
     Examples
     --------
     >>> import numpy as np, anyglm
-    >>> from anyglm.data import ArraySource
+    >>> from anyglm.sources import ArraySource
     >>> from anyglm.trainer import train
     >>> be = anyglm.get_backend("numpy")
     >>> X, Y = np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]])
@@ -216,70 +220,97 @@ def train(
     >>> np.round(res.W, 3).tolist(), np.round(res.b, 3).tolist()  # the larger rate is there
     ([[1.979, 2.0]], [1.013, 1.0])
     """
+    from .selection import find_accelerator
+
     if on_divergence not in ("raise", "mask"):
         raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
+    spec = optimizer or OptimizerSpec()
     xp = backend.xp
-    n_outputs = W.shape[1] // n_configs
-    lr_host = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (n_configs,)).copy()
-    al_host = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_configs,)).copy()
-
-    def rates() -> tuple[Any, Any]:
-        if n_configs == 1 and on_divergence == "raise":
-            return float(lr_host[0]), float(al_host[0])  # scalars: no broadcast cost
-        return (
-            _per_config(lr_host, n_configs, n_outputs, backend, dtype, device),
-            _per_config(al_host, n_configs, n_outputs, backend, dtype, device),
-        )
-
-    def make_optimizer() -> Any:
-        lr, al = rates()
-        return chain(add_l2(al, (True, False)), sgd(lr))
-
-    # Exactly an ArraySource: a subclass may serve other minibatches than X and Y hold.
-    use_kernel = fast_path and type(source) is ArraySource
-    kernel = find_epoch_kernel(backend, model) if use_kernel else None
-    opt = make_optimizer()
-    state = opt.init((W, b))
+    K = n_configs
+    lr_host = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (K,)).copy()
+    al_host = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (K,)).copy()
+    opt = build(spec, xp)
+    if state is None:
+        state = TrainState.start(W, b, opt.init(W, b), K)
+    n_outputs = state.W.shape[1] // K
+    cols = ColumnMaker(
+        spec,
+        backend,
+        lr_host,
+        al_host,
+        n_outputs,
+        dtype,
+        device,
+        scalars=K == 1 and on_divergence == "raise",
+    )
+    weighted = getattr(source, "weights", None) is not None
+    acc_spec = AcceleratorSpec(model, model.name, spec, dtype, K, weighted, source.sparse)
+    accelerator = find_accelerator(backend, acc_spec) if accelerate else None
+    if isinstance(validation, tuple):
+        validation = ArraySource(backend, validation[0], validation[1], device=device)
     keys = ["train_loss"] + (["val_loss", "val_score"] if validation is not None else [])
     rows: dict[str, list[np.ndarray]] = {k: list((history or {}).get(k, [])) for k in keys}
-    diverged_at = np.zeros(n_configs, dtype=np.int64)
     kept: dict[int, tuple[Any, Any]] = {}
     n = source.n_rows
     epoch = start_epoch
-    stopped_early = False
+    used_accelerator = False
     for epoch in range(start_epoch + 1, epochs + 1):
-        W0, b0 = W, b
-        if kernel is not None:
-            lr, al = rates()
-            task = EpochTask(
-                source.X, source.Y, source.weights, source.order(rng, shuffle),
-                batch_size, W, b, lr, al, n_configs,
-            )  # fmt: skip
-            W, b, total = kernel(task)
-        else:
-            total = xp.zeros((n_configs,), dtype=W.dtype, device=device)
-            for Xb, Yb, wb in source.epoch(rng, batch_size, shuffle):
-                loss, gW, gb = loss_and_gradient(
-                    model, xp, Xb, Yb, W, b, n_configs=n_configs, weights=wb
-                )
-                total = total + loss * Xb.shape[0]
-                updates, state = opt.update((gW, gb), state, (W, b))
-                W, b = apply_updates((W, b), updates)
+        if not np.any(state.running):
+            epoch -= 1  # a resumed fit that had already stopped: nothing left to do
+            break
+        if spec.average and epoch >= spec.average and state.average_from is None:
+            state.average_from = state.t + 1
+        before = state
+        columns = cols.make(state)
+        lr_now, alpha_now = cols.host(state)
+        runner = BlockRunner(
+            model, opt, accelerator, batch_size, columns, lr_now, alpha_now, state.average_from, K
+        )
+        run_epoch = getattr(source, "run_epoch", None)
+        if run_epoch is None:
+            done = sequential_epoch(
+                source, runner, state.W, state.b, state.opt, state.t, rng, shuffle
+            )
+        else:  # a source that runs its blocks elsewhere (a cluster) and combines them
+            done = run_epoch(runner, state.W, state.b, state.opt, state.t, rng, shuffle)
+        W, b, opt_state, t, total = done.W, done.b, done.state, done.t, done.loss_sum
+        used_accelerator = used_accelerator or done.accelerated
+        state = dataclasses.replace(
+            state,
+            W=W,
+            b=b,
+            opt=opt_state,
+            t=t,
+            best=state.best.copy(),
+            stale=state.stale.copy(),
+            lr_scale=state.lr_scale.copy(),
+            stopped_at=state.stopped_at.copy(),
+            diverged_at=state.diverged_at.copy(),
+            scale=state.scale.copy(),
+        )
+        Wm, bm = model_parameters(xp, opt, state, K)
         parts = [total / n]
         if validation is not None:
-            Xv, Yv = validation
-            Zv = linear_predictor(xp, Xv, W, b, n_configs)
-            vl = xp.mean(model.loss(xp, Zv, xp.expand_dims(Yv, axis=1)), axis=0)
-            parts += [vl, score_from_logits(model, xp, Zv, Yv)]
+            parts += list(evaluate(model, xp, validation, Wm, bm, K))
+        watch = monitor is not None and validation is None and n_iter_no_change is not None
+        if watch:  # the exact training objective on the sample: its data part and norms
+            assert monitor is not None
+            parts += [evaluate(model, xp, monitor, Wm, bm, K, weighted=True)[0],
+                      *_norms(xp, Wm, K)]  # fmt: skip
         # Per-configuration parameter sums: non-finite iff some parameter is.
-        d = W.shape[0]
-        wsum = xp.sum(xp.sum(xp.reshape(W, (d, n_configs, n_outputs)), axis=2), axis=0)
-        check = wsum + xp.sum(xp.reshape(b, (n_configs, n_outputs)), axis=1)
+        check = _column_sums(xp, W, b, K) + _column_sums(xp, Wm, bm, K)
         host = backend.to_numpy(xp.concat([*parts, check])).astype(np.float64)  # one sync
-        values = host.reshape(len(parts) + 1, n_configs)
-        finite = np.isfinite(values[-1]) & np.isfinite(values[0])
+        values = host.reshape(len(parts) + 1, K)
+        # Diverged: a non-finite parameter, or a non-finite loss (training, validation,
+        # objective) that finite but huge parameters can give.
+        finite = np.all(np.isfinite(values), axis=0)
+        objective = None
+        if watch:
+            l2, l1 = _penalty(spec, al_host)
+            objective = values[-4] + 0.5 * l2 * values[-3] + l1 * values[-2]
+            values = values[:-3]
         values = values[:-1]
-        new = ~finite & (diverged_at == 0)
+        new = ~finite & state.running
         if np.any(new):
             if on_divergence == "raise":
                 err = DivergenceError(
@@ -290,36 +321,65 @@ def train(
                     f"(e.g. anyglm.datasets.standardize).",
                     epoch=epoch,
                 )
-                err.last_finite = (W0, b0)  # type: ignore[attr-defined]
-                err.history = _as_arrays(rows, n_configs)  # type: ignore[attr-defined]
+                err.last_finite = model_parameters(xp, opt, before, K)  # type: ignore[attr-defined]
+                err.history = _as_arrays(rows, K)  # type: ignore[attr-defined]
+                err.state = before  # type: ignore[attr-defined]
                 raise err
-            diverged_at[new] = epoch
-            cols = np.repeat(diverged_at > 0, n_outputs)
-            mask = backend.from_numpy(cols, device=device)
-            W = xp.where(mask, W0, W)
-            b = xp.where(mask, b0, b)
-            lr_host[diverged_at > 0] = 0.0
-            al_host[diverged_at > 0] = 0.0
-            opt = make_optimizer()
-            state = opt.init((W, b))
-        values[:, diverged_at > 0] = np.nan
+            state.diverged_at[new] = epoch
+            state = freeze(xp, backend, opt, state, before, new, K, device)
+        values[:, ~state.running & ~new] = np.nan
+        values[:, new] = np.nan
         for k, v in zip(keys, values, strict=True):
             rows[k].append(v)
+        if n_iter_no_change is not None:
+            monitored = values[1] if validation is not None else values[0]
+            if objective is not None:
+                monitored = objective
+            state = early_stopping(
+                xp,
+                backend,
+                opt,
+                spec,
+                state,
+                monitored,
+                tol,
+                n_iter_no_change,
+                epoch,
+                lr_host,
+                K,
+                device,
+            )
+        Wm, bm = model_parameters(xp, opt, state, K)
         if epoch in snapshots:
-            kept[epoch] = (W, b)
+            kept[epoch] = (Wm, bm)
         stop = False
         if on_epoch_end is not None:
-            stop = bool(on_epoch_end(EpochEnd(epoch, epochs, W, b, rng, rows)))
-        if n_iter_no_change is not None:
-            monitored = [
-                float(v[0]) for v in rows["val_loss" if validation is not None else "train_loss"]
-            ]
-            if _stale_epochs(monitored, tol) >= n_iter_no_change:
-                stopped_early = True
-                break
-        if stop:
+            stop = bool(on_epoch_end(EpochEnd(epoch, epochs, Wm, bm, rng, rows, state)))
+        if not np.any(state.running) or stop:
             break
-    result = TrainResult(W, b, epoch, _as_arrays(rows, n_configs), stopped_early)
-    result.snapshots = kept
-    result.diverged_at = diverged_at
-    return result
+    Wm, bm = model_parameters(xp, opt, state, K)
+    return TrainResult(
+        Wm,
+        bm,
+        epoch,
+        _as_arrays(rows, K),
+        stopped_early=bool(np.any(state.stopped_at > 0)) and K == 1,
+        snapshots=kept,
+        diverged_at=state.diverged_at.copy(),
+        stopped_at=state.stopped_at.copy(),
+        state=state,
+        accelerated=used_accelerator,
+    )
+
+
+def _norms(xp: Any, W: Any, K: int) -> tuple[Any, Any]:
+    """Per configuration: ``||W_k||^2`` and ``||W_k||_1`` (the penalties' parts)."""
+    d, c = W.shape[0], W.shape[1] // K
+    W3 = xp.reshape(W, (d, K, c))
+    return xp.sum(xp.sum(W3 * W3, axis=2), axis=0), xp.sum(xp.sum(xp.abs(W3), axis=2), axis=0)
+
+
+def _column_sums(xp: Any, W: Any, b: Any, K: int) -> Any:
+    d, c = W.shape[0], W.shape[1] // K
+    wsum = xp.sum(xp.sum(xp.reshape(W, (d, K, c)), axis=2), axis=0)
+    return wsum + xp.sum(xp.reshape(b, (K, c)), axis=1)

@@ -5,7 +5,15 @@ their parameters are stacked along the columns of ``W`` (see
 :mod:`anyglm.glm`), so each minibatch costs one GEMM of width ``K * c``
 instead of ``K`` GEMMs of width ``c``. Different ``epochs`` values are
 snapshots of the longest run. Every configuration sees the minibatches a
-single fit with the same seed would see, so its score equals that fit's.
+single fit with the same seed would see, so its numbers are that fit's up to
+floating-point rounding: one product of width ``K * c`` adds in another order
+than ``K`` products of width ``c`` (BLAS picks its blocking by the width).
+Rounding only shows where SGD amplifies it, at steps near divergence, whose
+trajectory is chaotic: such a configuration can score differently in a
+different company (``tune(vectorize=False)`` trains each setting alone). Its
+neighbours on the grid, which converge, agree to within 1e-10 or so.
+Data of a lazy backend (Dask) is split where it lives and the grid trains
+there in the same rounds (:mod:`anyglm.lazy`).
 """
 
 from __future__ import annotations
@@ -20,9 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from .estimators import Estimator, _make_rng, _owner
+from .errors import DivergenceError
+from .estimators import Estimator, make_rng
+from .inputs import Prepared
+from .lazy import concat_rows, lazy_owner, take_rows
+from .selection import owner_of
+from .stepsize import auto_alpha, auto_learning_rate, scan
 from .trainer import train
-from .validation import check_positive_int, check_real, to_host
+from .validation import check_learning_rate, check_positive_int, check_real, to_host
 
 __all__ = ["LogUniform", "TuneResult", "tune"]
 
@@ -132,10 +145,27 @@ def _values(name: str, raw: Any) -> list[Any]:
     check = {
         "batch_size": lambda v: check_positive_int("batch_size", v),
         "epochs": lambda v: check_positive_int("epochs", v),
-        "learning_rate": lambda v: check_real("learning_rate", v, allow_zero=False),
-        "alpha": lambda v: check_real("alpha", v, allow_zero=True),
+        "learning_rate": check_learning_rate,
+        "alpha": lambda v: "auto" if v == "auto" else check_real("alpha", v, allow_zero=True),
     }[name]
     return [check(v) for v in values]
+
+
+def _draw(name: str, dist: Any, rng: np.random.Generator) -> Any:
+    """One value from a distribution with scipy.stats' ``rvs(random_state=...)``."""
+    try:
+        value = dist.rvs(random_state=rng)
+    except Exception as exc:
+        raise ValueError(
+            f"distributions[{name!r}].rvs(random_state=...) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    value = np.asarray(value)
+    if value.ndim != 0 or value.dtype.kind not in "biuf":
+        raise TypeError(
+            f"distributions[{name!r}].rvs() must return one number, got {value!r}; "
+            "pass a univariate distribution (e.g. scipy.stats.loguniform(1e-4, 1e-1))"
+        )
+    return value.item()
 
 
 def _configurations(
@@ -168,6 +198,8 @@ def _configurations(
             spec = space.get(k, defaults[k])
             if isinstance(spec, LogUniform):
                 value: Any = spec.sample(rng)
+            elif callable(getattr(spec, "rvs", None)):  # scipy.stats and look-alikes
+                value = _draw(k, spec, rng)
             elif isinstance(spec, (list, tuple, np.ndarray)):
                 value = list(spec)[int(rng.integers(len(spec)))]
             else:
@@ -211,7 +243,10 @@ def tune(
         the estimator's default.
     distributions : dict, optional
         Random search: per hyperparameter a list (uniform choice), a
-        :class:`LogUniform`, or a fixed value; ``n_iter`` configurations.
+        :class:`LogUniform`, a scipy.stats distribution (anything with
+        ``rvs(random_state=...)``, e.g. ``scipy.stats.loguniform(1e-4, 1)`` or
+        ``scipy.stats.randint(16, 257)``), or a fixed value; ``n_iter``
+        configurations, drawn from a generator seeded with ``random_state``.
     validation_data : (X_val, y_val), optional
     validation_fraction : float, default=0.2
         Fraction of ``X`` held out (seeded by ``random_state``) when no
@@ -225,7 +260,8 @@ def tune(
         Seed of the split and of every configuration's minibatch order.
     vectorize : bool, default=True
         Train all (learning rate, alpha) settings of a batch size in one pass.
-        ``False`` loops single fits (same results, slower; for comparison).
+        ``False`` trains them one after another (the same results up to
+        floating-point rounding, see the module's docstring; slower).
     estimator_params : dict, optional
         Other :class:`Estimator` parameters (``backend``, ``dtype``, ``class_weight``...).
     callback : callable, optional
@@ -247,12 +283,6 @@ def tune(
     (8, True)
     """
     params = dict(estimator_params or {})
-    space = grid if grid is not None else (distributions or {})
-    if params.get("n_iter_no_change") is not None or "n_iter_no_change" in space:
-        raise ValueError(
-            "tune() trains every configuration for its epochs; early stopping "
-            "(n_iter_no_change) is not supported there: search 'epochs' instead"
-        )
     for k in (*SEARCHED, "model", "random_state", "validation_fraction"):
         if k in params:
             raise ValueError(f"estimator_params must not set {k!r}; it is set by tune()")
@@ -260,7 +290,7 @@ def tune(
         raise TypeError("test_data must be a pair (X_test, y_test)")
     if params.get("backend") in (None, "auto") and not os.environ.get("ANYGLM_BACKEND", "").strip():
         # The search copies the data to the host to split it; train where the input lives.
-        owner = _owner(X)
+        owner = owner_of(X)
         if owner is not None:
             params["backend"] = owner.name
     base = Estimator(model, random_state=random_state, **params)
@@ -270,8 +300,10 @@ def tune(
         grid, distributions, n_iter, defaults, np.random.default_rng(random_state)
     )
 
-    X_host = to_host(X, "X", _owner(X))
-    y_host = to_host(y, "y", _owner(y))
+    # Lazy data (Dask) is split where it lives; anything else is copied to the host.
+    keep = lazy_owner(X) is not None
+    X_host = X if keep else to_host(X, "X", owner_of(X))
+    y_host = y if keep and lazy_owner(y) is not None else to_host(y, "y", owner_of(y))
     if validation_data is None:
         vf = check_real("validation_fraction", validation_fraction, allow_zero=False)
         n = X_host.shape[0]
@@ -282,17 +314,21 @@ def tune(
             )
         perm = np.random.default_rng(random_state).permutation(n)
         val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        X_tr, y_tr = X_host[train_rows], y_host[train_rows]
-        X_val, y_val = X_host[val_rows], y_host[val_rows]
+        X_tr, y_tr = take_rows(X_host, train_rows), take_rows(y_host, train_rows)
+        X_val, y_val = take_rows(X_host, val_rows), take_rows(y_host, val_rows)
     else:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_tr, y_tr = X_host, y_host
-        X_val = to_host(validation_data[0], "X_val", _owner(validation_data[0]))
-        y_val = to_host(validation_data[1], "y_val", _owner(validation_data[1]))
+        X_val, y_val = validation_data
+        if lazy_owner(X_val) is None:
+            X_val = to_host(X_val, "X_val", owner_of(X_val))
+        if lazy_owner(y_val) is None:
+            y_val = to_host(y_val, "y_val", owner_of(y_val))
 
     table: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
+    divergences: list[int] = []  # the epoch of each diverged configuration
     # One pass per batch size and combination of other searched parameters; the
     # (learning rate, alpha) settings inside a pass train together.
     passes: list[tuple[int, dict[str, Any]]] = []
@@ -307,12 +343,18 @@ def tune(
             for c in configs
             if c["batch_size"] == bs and all(c[k] == v for k, v in others.items())
         ]
-        settings = sorted({(c["learning_rate"], c["alpha"]) for c in group})
+        # "auto" (a string) sorts first, numbers by value.
+        settings = sorted(
+            {(c["learning_rate"], c["alpha"]) for c in group},
+            key=lambda s: tuple(
+                (not isinstance(v, str), 0.0 if isinstance(v, str) else v) for v in s
+            ),
+        )
         max_epochs = max(c["epochs"] for c in group)
         pass_base = Estimator(**{**base.get_params(), **others})
         t0 = time.perf_counter()
         run = _train_group if vectorize else _loop_group
-        hist, diverged = run(pass_base, bs, settings, max_epochs, X_tr, y_tr, X_val, y_val)
+        hist, diverged, stopped = run(pass_base, bs, settings, max_epochs, X_tr, y_tr, X_val, y_val)
         elapsed = time.perf_counter() - t0
         curves.append(
             {
@@ -325,8 +367,11 @@ def tune(
         )
         for c in group:
             col = settings.index((c["learning_rate"], c["alpha"]))
-            e = int(c["epochs"])
+            # A configuration that stopped early is reported as it was then.
+            e = int(c["epochs"]) if stopped[col] == 0 else min(int(c["epochs"]), int(stopped[col]))
             bad = 0 < diverged[col] <= e
+            if bad:
+                divergences.append(int(diverged[col]))
             table.append(
                 {
                     **c,
@@ -334,6 +379,7 @@ def tune(
                     "val_loss": math.nan if bad else float(hist["val_loss"][e - 1, col]),
                     "train_loss": math.nan if bad else float(hist["train_loss"][e - 1, col]),
                     "diverged": bool(bad),
+                    "epochs_run": e,
                     "time_s": elapsed,
                 }
             )
@@ -342,15 +388,16 @@ def tune(
 
     ok = [r for r in table if not r["diverged"]]
     if not ok:
-        raise ArithmeticError(
-            "every configuration diverged; try smaller learning rates or standardised inputs"
+        raise DivergenceError(
+            "every configuration diverged; try smaller learning rates or standardised inputs",
+            epoch=min(divergences),
         )
     best = max(ok, key=lambda r: (r["val_score"], -r["val_loss"]))
     best_params = {k: v for k, v in best.items() if k in configs[0]}
     result = TuneResult(table, best_params, best["val_score"], curves=curves)
     est = Estimator(model, random_state=random_state, **params, **best_params)
     if refit:
-        est.fit(np.concatenate([X_tr, X_val]), np.concatenate([y_tr, y_val]))
+        est.fit(concat_rows([X_tr, X_val], like=X), concat_rows([y_tr, y_val], like=X))
     else:
         est.fit(X_tr, y_tr, validation_data=(X_val, y_val))
     result.best_estimator = est
@@ -362,19 +409,20 @@ def tune(
 def _train_group(
     base: Estimator,
     batch_size: int,
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[Any, Any]],
     epochs: int,
     X: np.ndarray,
     y: np.ndarray,
     X_val: np.ndarray,
     y_val: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     est = Estimator(**{**base.get_params(), "batch_size": batch_size, "epochs": epochs})
-    hp = est._check_params()
-    rng = _make_rng(base.random_state)
+    hp, spec = est._check_params()
+    rng = make_rng(base.random_state)
     prep = est._prepare(X, y, hp, rng, None, None, (X_val, y_val))
     K = len(settings)
     W, b = prep.zero_parameters(K)
+    rates, alphas = _resolved(prep, settings, batch_size)
     result = train(
         prep.model,
         prep.backend,
@@ -382,50 +430,61 @@ def _train_group(
         W=W,
         b=b,
         n_configs=K,
-        learning_rate=[s[0] for s in settings],
-        alpha=[s[1] for s in settings],
+        learning_rate=rates,
+        alpha=alphas,
         epochs=epochs,
         batch_size=min(batch_size, prep.n_train),
         shuffle=hp["shuffle"],
         rng=rng,
         dtype=prep.dtype,
         device=prep.device,
+        optimizer=spec,
         validation=prep.validation,
+        n_iter_no_change=hp["n_iter_no_change"],
+        tol=hp["tol"],
         on_divergence="mask",
     )
-    return result.history, result.diverged_at
+    return result.history, result.diverged_at, result.stopped_at
+
+
+def _resolved(
+    prep: Prepared, settings: Sequence[tuple[Any, Any]], batch_size: int
+) -> tuple[list[float], list[float]]:
+    """The (learning rate, alpha) of each setting with ``"auto"`` values worked out.
+
+    The same rules as a single fit's (:mod:`anyglm.stepsize`), so a configuration's
+    numbers are those its own fit would use.
+    """
+    alphas = [auto_alpha(prep.n_train) if a == "auto" else float(a) for _, a in settings]
+    sample = scan(prep.source) if any(lr == "auto" for lr, _ in settings) else None
+    rates = []
+    for (lr, _), alpha in zip(settings, alphas, strict=True):
+        if lr == "auto":
+            assert sample is not None
+            lr = auto_learning_rate(prep.model, sample, alpha, min(batch_size, prep.n_train))
+        rates.append(float(lr))
+    return rates, alphas
 
 
 def _loop_group(
     base: Estimator,
     batch_size: int,
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[Any, Any]],
     epochs: int,
     X: np.ndarray,
     y: np.ndarray,
     X_val: np.ndarray,
     y_val: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    from .errors import DivergenceError
-
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The settings trained one after another, each alone (``vectorize=False``)."""
     keys = ("train_loss", "val_loss", "val_score")
     hist = {k: np.full((epochs, len(settings)), np.nan) for k in keys}
     diverged = np.zeros(len(settings), dtype=np.int64)
-    for k, (lr, alpha) in enumerate(settings):
-        est = Estimator(
-            **{
-                **base.get_params(),
-                "batch_size": batch_size,
-                "epochs": epochs,
-                "learning_rate": lr,
-                "alpha": alpha,
-            }
-        )
-        try:
-            est.fit(X, y, validation_data=(X_val, y_val))
-        except DivergenceError as err:
-            diverged[k] = err.epoch
+    stopped = np.zeros(len(settings), dtype=np.int64)
+    for k, setting in enumerate(settings):
+        one, div, stop = _train_group(base, batch_size, [setting], epochs, X, y, X_val, y_val)
+        diverged[k], stopped[k] = div[0], stop[0]
         for key in keys:
-            vals = est.history_[key]
-            hist[key][: len(vals), k] = vals
-    return hist, diverged
+            rows = np.asarray(one[key])[:, 0]
+            hist[key][: len(rows), k] = rows
+    return hist, diverged, stopped

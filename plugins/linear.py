@@ -18,6 +18,7 @@ class Linear(Model):
     name = "linear"
     task = "regression"
     description = "least squares (identity link, squared error)"
+    curvature = 1.0
 
     def inverse_link(self, xp: Any, Z: Any) -> Any:
         return Z

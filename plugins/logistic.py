@@ -20,6 +20,7 @@ class Logistic(Model):
     task = "classification"
     binary = True
     description = "binary logistic regression (sigmoid link, log loss)"
+    curvature = 0.25  # sigma'(z) = sigma(z) (1 - sigma(z)) <= 1/4
 
     def inverse_link(self, xp: Any, Z: Any) -> Any:
         # sigma(z) = exp(-softplus(-z)): no overflow warning at z = -1000.

@@ -26,6 +26,7 @@ class Softmax(Model):
     task = "classification"
     binary = False
     description = "multinomial logistic regression (softmax, cross-entropy)"
+    curvature = 0.5  # the Hessian diag(p) - p p^T has eigenvalues <= 1/2
 
     def inverse_link(self, xp: Any, Z: Any) -> Any:
         shifted = Z - xp.max(Z, axis=-1, keepdims=True)

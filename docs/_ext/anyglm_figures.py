@@ -23,6 +23,15 @@ import numpy as np
 
 GENERATED = Path(__file__).resolve().parents[1] / "_generated"
 
+#: Width, in pixels, that fits the text column of a page in a 1280 px browser window
+#: (the pydata theme with the page's table of contents on the right: about 896 px, less
+#: a classic scrollbar): a figure drawn here is at most this wide, so it is shown at its
+#: natural size without scrolling.
+#: Wider ones (those anyglm.plotting draws at its own size) scroll sideways in their
+#: box (_static/anyglm.css); docs/check_figures.py checks none is squeezed.
+TEXT_COLUMN_PX = 860
+DPI = 100
+
 #: The tutorial's grid: 3 batch sizes x 4 learning rates x 2 epoch counts x 4 alphas.
 TUTORIAL_GRID: dict[str, list[Any]] = {
     "batch_size": [16, 64, 256],
@@ -49,7 +58,7 @@ def all_positive_steps(steps: int = 1000) -> dict[str, list[float]]:
     model = anyglm.get_model("logistic")
     Y = np.ones((X.shape[0], 1))
     clf = anyglm.LogisticRegression(
-        batch_size=X.shape[0], learning_rate=1.0, alpha=0.0, shuffle=False
+        batch_size=X.shape[0], learning_rate=1.0, alpha=0.0, shuffle=False, average=False
     )
     W, b = np.zeros((X.shape[1], 1)), np.zeros(1)
     out: dict[str, list[float]] = {"b": [], "grad_b": [], "loss": []}
@@ -73,7 +82,7 @@ def draw_all_positive(folder: Path) -> None:
     t = np.arange(1, len(data["b"]))
     b = np.asarray(data["b"][1:])
     grad = np.asarray(data["grad_b"][1:])
-    fig = Figure(figsize=(10, 3.8), dpi=100, layout="constrained")
+    fig = Figure(figsize=(TEXT_COLUMN_PX / DPI, 3.6), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
     left.plot(t, b, color="tab:blue", label="$b_t$ (anyglm)")
@@ -90,13 +99,17 @@ def draw_all_positive(folder: Path) -> None:
     right.set_yscale("log")
     right.set_xlabel(r"step $t$")
     right.set_ylabel(r"$-\nabla_b f_{\log}$")
-    right.set_title("its gradient shrinks towards 0, never reaching it")
+    right.set_title("its gradient shrinks, never reaching 0")
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best")
     fig.suptitle("Logistic regression on all-positive: every label is 1")
-    fig.savefig(folder / "all_positive.png", format="png")
+    fig.savefig(folder / "all_positive.png", format="png", dpi=DPI)
     _write_json(folder / "all_positive.json", {k: v[::100] for k, v in data.items()})
+
+
+#: The tutorial's search is the assignment's: plain SGD for the epochs in the grid.
+PLAIN = {"average": False, "n_iter_no_change": None}
 
 
 def tutorial_tune() -> Any:
@@ -115,6 +128,7 @@ def tutorial_tune() -> Any:
         validation_fraction=0.2,
         test_data=(X_te, y_te),
         random_state=0,
+        estimator_params=PLAIN,
     )
     return res, (X_tr, y_tr)
 
@@ -126,7 +140,9 @@ def draw_tutorial(folder: Path) -> None:
 
     res, (X_tr, y_tr) = tutorial_tune()
     plot_tune_heatmap(res, folder / "tune_heatmap.png", metric_name="accuracy")
-    best = anyglm.SoftmaxRegression(**res.best_params, validation_fraction=0.2, random_state=0)
+    best = anyglm.SoftmaxRegression(
+        **res.best_params, **PLAIN, validation_fraction=0.2, random_state=0
+    )
     best.fit(X_tr, y_tr)
     plot_history(
         best.history_,

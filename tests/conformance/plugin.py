@@ -24,19 +24,29 @@ What it does
       case, ``<name>-broken``, whose tests error with that exception.
   ``model_name``
       the name of every registered model (id: the name).
-  ``fast_path_case``
-      a ``(BackendCase, model_name)`` pair for every available backend case
-      and model whose backend offers an epoch kernel for that model (the
-      ``anyglm_epoch_kernel`` hook), with ids like
-      ``numpy-cpu-float32-softmax``. Pairs without a kernel are not generated
-      (the portable path is what the other tests check); with none at all the
-      test is deselected. A hook that raises gives a ``<case>-<model>-broken``
-      pair whose test errors with the exception.
+  ``accelerator_case``
+      a ``(BackendCase, model_name, OptimizerSpec, n_configs, weighted)``
+      tuple for every available backend case, model, optimiser spec of
+      :data:`ACCELERATOR_SPECS`, one or two configurations and unweighted or
+      weighted rows for which the backend offers an accelerator (the
+      ``anyglm_accelerator`` hook), with ids like
+      ``numpy-cpu-float32-softmax-sgd-k1-unweighted``. Combinations without
+      an accelerator are not generated (the portable loop is what the other
+      tests check); with none at all the test is deselected. A hook that
+      raises gives a ``<case>-<model>-<spec>-broken`` case whose test errors
+      with the exception.
 
   The markers ``anyglm_backends(*names)`` and ``anyglm_models(*names)`` limit
   one test to some backends or models (the convergence tests, for instance,
-  know answers for the built-in models only); a test left with nothing to run
-  after the options is deselected.
+  know answers for the built-in models only), and ``anyglm_lazy`` to lazy
+  backends; a test left with nothing to run after the options is deselected.
+* Provides the session fixture ``anyglm_backend_sessions``: a backend that
+  defines ``conformance_session()`` (a context manager; the Dask backend's
+  starts a LocalCluster of two worker processes) has it entered once per
+  session, before its first suite test, and closed at the end. Lazy backends
+  (:mod:`anyglm.lazy`) get their data as lazy arrays (``BackendCase.data``),
+  and their parameters are checked to be arrays of their chunks' library
+  (``BackendCase.is_parameter_array``).
 * Imports the suite's test modules as ``anyglm.conformance.<module>`` when
   pytest collects them from the package's folder, so a source checkout and an
   installed copy behave the same.
@@ -153,6 +163,88 @@ class BackendCase:
         """A backend array back on the host."""
         return self.backend.to_numpy(x)
 
+    @property
+    def lazy(self) -> bool:
+        """Whether the backend is lazy (``Backend.lazy``, :mod:`anyglm.lazy`): its data are
+        chunked lazy arrays (Dask) and its parameters arrays of the chunks' library."""
+        return bool(getattr(self.backend, "lazy", False))
+
+    def data(self, a: Any, dtype: str | None = None, chunks: int = 1) -> Any:
+        """``a`` (host data) as users pass it to ``fit`` on this backend: :meth:`asarray`'s
+        array, or for a lazy backend a lazy array of ``chunks`` chunks of rows."""
+        if not self.lazy:
+            return self.asarray(a, dtype)
+        import numpy
+
+        return self.backend.lazy_array(
+            numpy.asarray(a), dtype=dtype or self.dtype, device=self.device, chunks=chunks
+        )
+
+    def is_parameter_array(self, x: Any) -> bool:
+        """Whether ``x`` is an array where this backend keeps parameters (``coef_``): one it
+        owns, or for a lazy backend one of its chunks' library (what ``from_numpy`` makes)."""
+        if not self.lazy:
+            return self.backend.owns(x)
+        import numpy
+
+        made = self.backend.from_numpy(numpy.zeros(1), dtype=self.dtype, device=self.device)
+        library = type(made).__module__.partition(".")[0]
+        return type(x).__module__.partition(".")[0] == library and hasattr(x, "dtype")
+
+
+# -- sessions of backends that need a running service ----------------------------------------
+
+
+class _BackendSessions:
+    """Context managers of backends entered once per test session (a Dask LocalCluster)."""
+
+    def __init__(self) -> None:
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        self.entered: dict[str, Any] = {}
+
+    def enter(self, backend_name: str) -> Any:
+        """Enter ``conformance_session()`` of the backend once; what it yields, or None."""
+        if backend_name not in self.entered:
+            import anyglm
+
+            start = getattr(anyglm.get_backend(backend_name), "conformance_session", None)
+            self.entered[backend_name] = (
+                None if start is None else self._stack.enter_context(start())
+            )
+        return self.entered[backend_name]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@pytest.fixture(scope="session")
+def anyglm_backend_sessions() -> Any:
+    """Backends' ``conformance_session()`` contexts, entered on first use, closed at the end.
+
+    ``anyglm_backend_sessions.enter("dask")`` starts the Dask backend's LocalCluster
+    (two worker processes) and returns its client; later calls return the same one.
+    """
+    sessions = _BackendSessions()
+    yield sessions
+    sessions.close()
+
+
+@pytest.fixture(autouse=True)
+def _anyglm_backend_session(request: pytest.FixtureRequest) -> None:
+    # A suite test of a backend that defines conformance_session() (Dask: a LocalCluster)
+    # runs inside it; nothing is imported or started for any other test.
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or request.node.get_closest_marker(MARKER) is None:
+        return
+    case = callspec.params.get("backend_case")
+    if case is None and isinstance(callspec.params.get("accelerator_case"), tuple):
+        case = callspec.params["accelerator_case"][0]
+    if not isinstance(case, BackendCase) or case.skip_reason or case.error:
+        return
+    request.getfixturevalue("anyglm_backend_sessions").enter(case.backend_name)
+
 
 # -- options and markers -------------------------------------------------------------------
 
@@ -197,6 +289,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "anyglm_models(*names): run this conformance test only for these models"
+    )
+    config.addinivalue_line(
+        "markers", "anyglm_lazy: run this conformance test only on lazy backends (Dask)"
     )
     config.addinivalue_line(
         "markers", f"{_DESELECT}: internal; nothing left to run after --anyglm-* options"
@@ -305,6 +400,12 @@ def _restrict(params: list[Any], marker: pytest.Mark | None, key: Any) -> list[A
     return [p for p in params if key(p) in allowed]
 
 
+def _is_lazy(backend_name: str) -> bool:
+    import anyglm
+
+    return bool(getattr(anyglm.get_backend(backend_name), "lazy", False))
+
+
 def _deselected(argname: str) -> Any:
     return pytest.param(None, id=f"no-{argname}", marks=getattr(pytest.mark, _DESELECT))
 
@@ -319,6 +420,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.definition.get_closest_marker("anyglm_backends"),
             lambda p: p.values[0].backend_name,
         )
+        if metafunc.definition.get_closest_marker("anyglm_lazy") is not None:
+            params = [p for p in params if _is_lazy(p.values[0].backend_name)]
         metafunc.parametrize("backend_case", params or [_deselected("backend")])
     if "model_name" in metafunc.fixturenames:
         names = _restrict(
@@ -328,14 +431,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
         params = [pytest.param(name, id=name) for name in names]
         metafunc.parametrize("model_name", params or [_deselected("model")])
-    if "fast_path_case" in metafunc.fixturenames:
-        pairs = _fast_path_cases(_backend_cases(config), _model_names(config))
-        metafunc.parametrize("fast_path_case", pairs or [_deselected("fast-path")])
+    if "accelerator_case" in metafunc.fixturenames:
+        triples = _accelerator_cases(_backend_cases(config), _model_names(config))
+        metafunc.parametrize("accelerator_case", triples or [_deselected("accelerator")])
 
 
-def _fast_path_cases(backend_cases: list[Any], models: list[str]) -> list[Any]:
+#: Optimiser settings each accelerator is asked about, by test id: an
+#: accelerator must implement a spec exactly or decline it.
+ACCELERATOR_SPECS: dict[str, dict[str, Any]] = {
+    "sgd": {},
+    "sgd-no-penalty": {"penalty": "none"},
+    "adaptive": {"schedule": "adaptive"},
+    "invscaling": {"schedule": "invscaling", "power_t": 0.4},
+    "optimal": {"schedule": "optimal"},
+    "momentum": {"momentum": 0.8},
+    "nesterov": {"momentum": 0.8, "nesterov": True},
+    "average": {"average": 2},
+    "l1": {"penalty": "l1"},
+    "elasticnet": {"penalty": "elasticnet", "l1_ratio": 0.4},
+}
+
+
+def _accelerator_cases(backend_cases: list[Any], models: list[str]) -> list[Any]:
     import anyglm
-    from anyglm.fastpath import find_epoch_kernel
+    from anyglm.accelerate import AcceleratorSpec
+    from anyglm.optim import OptimizerSpec
+    from anyglm.selection import find_accelerator
 
     params = []
     for param in backend_cases:
@@ -343,20 +464,38 @@ def _fast_path_cases(backend_cases: list[Any], models: list[str]) -> list[Any]:
         if case is None or case.skip_reason is not None or case.error is not None:
             continue
         for name in models:
-            pair_id = f"{case.id}-{name}"
-            try:
-                backend = anyglm.get_backend(case.backend_name)
-                kernel = find_epoch_kernel(backend, anyglm.get_model(name), errors="raise")
-            except Exception as exc:  # a raising hook fails its pair's test
-                error = (
-                    f"backend {case.backend_name!r}, model {name!r}: the anyglm_epoch_kernel "
-                    f"hook raised {type(exc).__name__}: {exc}"
-                )
-                broken = getattr(pytest.mark, _BROKEN)(error)
-                params.append(pytest.param((case, name), id=f"{pair_id}-broken", marks=broken))
-                continue
-            if kernel is not None:
-                params.append(pytest.param((case, name), id=pair_id))
+            for spec_id, settings in ACCELERATOR_SPECS.items():
+                triple_id = f"{case.id}-{name}-{spec_id}"
+                opt = OptimizerSpec(**settings)
+                try:
+                    backend = anyglm.get_backend(case.backend_name)
+                    model = anyglm.get_model(name)
+                    accepted = [
+                        (k, weighted)
+                        for k in (1, 2)
+                        for weighted in (False, True)
+                        if find_accelerator(
+                            backend,
+                            AcceleratorSpec(model, name, opt, case.dtype, k, weighted, False),
+                            errors="raise",
+                        )
+                        is not None
+                    ]
+                except Exception as exc:  # a raising hook fails its triple's test
+                    error = (
+                        f"backend {case.backend_name!r}, model {name!r}, optimiser {spec_id}: "
+                        f"the anyglm_accelerator hook raised {type(exc).__name__}: {exc}"
+                    )
+                    broken = getattr(pytest.mark, _BROKEN)(error)
+                    params.append(
+                        pytest.param(
+                            (case, name, opt, 1, False), id=f"{triple_id}-broken", marks=broken
+                        )
+                    )
+                    continue
+                for k, weighted in accepted:
+                    what = f"{triple_id}-k{k}-{'weighted' if weighted else 'unweighted'}"
+                    params.append(pytest.param((case, name, opt, k, weighted), id=what))
     return params
 
 

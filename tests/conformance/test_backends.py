@@ -6,17 +6,23 @@ Checks, per backend case:
   and built-in models use, and each works on the device in the dtype, keeps
   the result there and agrees with NumPy;
 * host round trip: ``from_numpy`` then ``to_numpy`` gives the data back exactly,
-  on the requested device and in the requested dtype;
+  on the requested device and in the requested dtype (for a lazy backend, its
+  lazy arrays too);
 * the same seed gives the same minibatches, in the same order, as on NumPy
-  (:class:`anyglm.data.ArraySource` over ``X = arange``);
+  (:class:`anyglm.sources.ArraySource` over ``X = arange``);
 
 and per backend case x model:
 
 * parameters trained on the backend agree with those trained on NumPy in the
-  same dtype, within ``TOLERANCE`` (relative: 1e-10 in float64, 1e-4 in float32);
+  same dtype, within ``TOLERANCE`` (relative: 1e-10 in float64, 1e-4 in float32),
+  with plain SGD and with each optimiser setting (schedules, momentum, Nesterov,
+  averaging, L1, elastic net, and the defaults' data-derived values);
 * dtype and device are preserved: ``coef_`` and ``intercept_`` live on the
   input's device in the input's dtype (array-api-strict's fake devices catch
   silent device changes), also when host data are sent there with ``device=``;
+  parameters follow ``X``: they are arrays of the backend, or for a lazy
+  backend (Dask, :mod:`anyglm.lazy`) arrays of its chunks' library, while
+  predictions on its lazy arrays stay lazy;
 * read-only NumPy inputs work, and no input (host or device) is modified;
 * a model saved on the backend loads on NumPy and back with equal predictions;
 * array-api-strict only: a whole fit (with a validation split) and predict with
@@ -37,7 +43,7 @@ from typing import Any
 import anyglm
 import numpy as np
 import pytest
-from anyglm.data import ArraySource
+from anyglm.sources import ArraySource
 
 from ._support import (
     describe,
@@ -45,6 +51,7 @@ from ._support import (
     estimator,
     fit_targets,
     host,
+    index_dtype,
     make_problem,
     relative_error,
     tolerance,
@@ -169,7 +176,7 @@ def test_namespace_offers_what_anyglm_uses(backend_case: BackendCase) -> None:
         f"uses: {', '.join(missing)}"
     )
     assert xp.isdtype(A.dtype, "real floating")
-    assert not xp.isdtype(case.asarray(np.arange(3), "int64").dtype, "real floating")
+    assert not xp.isdtype(case.asarray(np.arange(3), index_dtype(case)).dtype, "real floating")
 
 
 @pytest.mark.parametrize("name", [op[0] for op in OPERATIONS])
@@ -182,7 +189,7 @@ def test_namespace_operations_stay_on_device(backend_case: BackendCase, name: st
     B_host = rng.uniform(0.5, 2.0, size=(3, 4))
     idx_host = np.array([2, 0, 2])
     A, B = case.asarray(A_host), case.asarray(B_host)
-    idx = case.asarray(idx_host, "int64")
+    idx = case.asarray(idx_host, index_dtype(case))
     dt = be.dtype(case.dtype, case.device)
     out = op(xp, A, B, idx, dt, case.device)
     expected = reference(A_host, B_host, idx_host)
@@ -205,7 +212,7 @@ def test_host_round_trip(backend_case: BackendCase) -> None:
     be = case.backend
     a = np.random.default_rng(0).normal(size=(5, 3))
     x = case.asarray(a)
-    assert be.owns(x), f"{describe(case)}: from_numpy gave a {type(x).__name__}"
+    assert case.is_parameter_array(x), f"{describe(case)}: from_numpy gave a {type(x).__name__}"
     assert be.device_of(x) == case.device, (
         f"{describe(case)}: from_numpy put data on the wrong device"
     )
@@ -214,12 +221,16 @@ def test_host_round_trip(backend_case: BackendCase) -> None:
     assert isinstance(back, np.ndarray) and back.dtype == np.dtype(case.dtype)
     np.testing.assert_array_equal(back, a.astype(case.dtype), err_msg=describe(case))
     perm = np.array([4, 0, 3, 1, 2])
-    ix = case.asarray(perm, "int64")
+    ix = case.asarray(perm, index_dtype(case))
     assert be.device_of(ix) == case.device
     np.testing.assert_array_equal(be.to_numpy(ix), perm, err_msg=describe(case))
     assert be.to_numpy(ix).dtype.kind == "i"
     if be.name != "numpy":
         assert not be.owns(a), f"{describe(case)}: the backend claims NumPy arrays"
+    if case.lazy:  # its data: lazy arrays it owns, on the device, computed by to_numpy
+        lazy = case.data(a, chunks=2)
+        assert be.owns(lazy) and be.device_of(lazy) == case.device, describe(case)
+        np.testing.assert_array_equal(be.to_numpy(lazy), a.astype(case.dtype))
 
 
 @pytest.mark.parametrize("shuffle", [True, False], ids=["shuffled", "in-order"])
@@ -251,7 +262,7 @@ def test_trained_parameters_agree_with_numpy(backend_case: BackendCase, model_na
     case = backend_case
     model = anyglm.get_model(model_name)
     problem = make_problem(model)
-    ours = estimator(model_name).fit(case.asarray(problem.X), fit_targets(case, problem))
+    ours = estimator(model_name).fit(case.data(problem.X), fit_targets(case, problem))
     ref = estimator(model_name, backend="numpy", dtype=case.dtype).fit(problem.X, problem.y)
     tol = tolerance(case.dtype)
     for what, got, expected in (
@@ -260,7 +271,7 @@ def test_trained_parameters_agree_with_numpy(backend_case: BackendCase, model_na
         ("history_['train_loss']", ours.history_["train_loss"], ref.history_["train_loss"]),
         (
             "decision_function",
-            case.to_numpy(ours.decision_function(case.asarray(problem.X))),
+            case.to_numpy(ours.decision_function(case.data(problem.X))),
             ref.decision_function(problem.X),
         ),
     ):
@@ -268,6 +279,42 @@ def test_trained_parameters_agree_with_numpy(backend_case: BackendCase, model_na
         assert err <= tol, (
             f"{describe(case, model_name)}: {what} after training differs from NumPy's in "
             f"{case.dtype} with the same seed: max relative error {err:.3g} (tolerance {tol:g})"
+        )
+
+
+OPTIMISER_SETTINGS: dict[str, dict[str, Any]] = {
+    "momentum": {"momentum": 0.8},
+    "nesterov": {"momentum": 0.8, "nesterov": True},
+    "average": {"average": True},
+    "invscaling": {"schedule": "invscaling", "power_t": 0.4},
+    "optimal": {"schedule": "optimal"},
+    "adaptive": {"schedule": "adaptive", "n_iter_no_change": 1, "tol": 0.5},
+    "l1": {"penalty": "l1"},
+    "elasticnet": {"penalty": "elasticnet", "l1_ratio": 0.4},
+    "defaults": {"learning_rate": "auto", "alpha": "auto", "n_iter_no_change": 2},
+}
+
+
+@pytest.mark.parametrize("setting", list(OPTIMISER_SETTINGS))
+def test_each_optimiser_agrees_with_numpy(
+    backend_case: BackendCase, model_name: str, setting: str
+) -> None:
+    case = backend_case
+    model = anyglm.get_model(model_name)
+    problem = make_problem(model)
+    params = OPTIMISER_SETTINGS[setting]
+    ours = estimator(model_name, **params).fit(case.asarray(problem.X), fit_targets(case, problem))
+    ref = estimator(model_name, backend="numpy", dtype=case.dtype, **params)
+    ref.fit(problem.X, problem.y)
+    tol = tolerance(case.dtype)
+    for what, got, expected in (
+        ("coef_", case.to_numpy(ours.coef_), np.asarray(ref.coef_)),
+        ("intercept_", case.to_numpy(ours.intercept_), np.asarray(ref.intercept_)),
+    ):
+        err = relative_error(got, expected)
+        assert err <= tol, (
+            f"{describe(case, model_name)}, optimiser {setting} {params}: {what} differs from "
+            f"NumPy's by {err:.3g} (tolerance {tol:g})"
         )
 
 
@@ -281,7 +328,7 @@ def test_dtype_and_device_are_preserved(backend_case: BackendCase, model_name: s
     def check(est: anyglm.Estimator, how: str) -> None:
         for name in ("coef_", "intercept_"):
             arr = getattr(est, name)
-            assert be.owns(arr), f"{what} ({how}): {name} is a {type(arr).__name__}"
+            assert case.is_parameter_array(arr), f"{what} ({how}): {name} is a {type(arr).__name__}"
             assert be.device_of(arr) == case.device, (
                 f"{what} ({how}): {name} is on {be.device_of(arr)!r}, not {case.device!r}"
             )
@@ -290,7 +337,7 @@ def test_dtype_and_device_are_preserved(backend_case: BackendCase, model_name: s
             )
         assert est.backend_ == case.backend_name
 
-    X = case.asarray(problem.X)
+    X = case.data(problem.X)
     check(estimator(model_name).fit(X, fit_targets(case, problem)), "data on the device")
     sent = estimator(model_name, backend=case.backend_name, device=case.device, dtype=case.dtype)
     sent.fit(problem.X, problem.y)
@@ -323,7 +370,7 @@ def test_read_only_inputs_work_and_inputs_are_not_modified(
     np.testing.assert_array_equal(y, problem.y, err_msg=f"{what}: fit modified y")
     np.testing.assert_array_equal(weights, np.linspace(0.5, 1.5, X.shape[0]))
 
-    Xd, yd = case.asarray(problem.X), fit_targets(case, problem)
+    Xd, yd = case.data(problem.X), fit_targets(case, problem)
     Xd_before, yd_before = case.to_numpy(Xd).copy(), case.to_numpy(yd).copy()
     est = estimator(model_name).fit(Xd, yd)
     est.predict(Xd)
@@ -339,7 +386,7 @@ def test_saved_model_loads_on_numpy_and_back(
     model = anyglm.get_model(model_name)
     problem = make_problem(model)
     what = describe(case, model_name)
-    X = case.asarray(problem.X)
+    X = case.data(problem.X)
     est = estimator(model_name).fit(X, fit_targets(case, problem))
     decision = case.to_numpy(est.decision_function(X))
     labels = case.to_numpy(est.predict(X))

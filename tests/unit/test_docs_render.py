@@ -1,19 +1,28 @@
-"""The built docs show rendered math, not raw LaTeX, in headless Chromium (docs/check_math.py).
+"""The built docs as a reader sees them: rendered math, readable figures, working links.
 
-The checker's DOM inspection is tested on small pages everywhere. The real
-check, the theory page of the built site opened in Chromium, needs a built site
-(``bash docs/build.sh``) and Chromium (``apt-get install -y chromium``); without
-them those tests are skipped with the reason, or fail when
-``ANYGLM_DOCS_RENDER_REQUIRED=1`` (CI sets it after building the docs).
+docs/check_math.py checks the math (rendered, not raw LaTeX) and
+docs/check_figures.py the figures (shown at >= 90 % of their natural width in a
+1280 px window), both in headless Chromium; the built HTML is also checked for
+the API reference in the top bar, one page per public object, and links into
+the NumPy, scikit-learn, Python and Array API docs.
+
+The checkers' logic is tested on small pages everywhere. The real checks need a
+built site (``bash docs/build.sh``) and, for the rendering, Chromium
+(``apt-get install -y chromium``); without them those tests are skipped with
+the reason, or fail when ``ANYGLM_DOCS_RENDER_REQUIRED=1`` (CI sets it after
+building the docs).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 
@@ -24,8 +33,8 @@ HTML = Path(os.environ.get("ANYGLM_DOCS_HTML") or DOCS / "_build" / "html")
 REQUIRED = os.environ.get("ANYGLM_DOCS_RENDER_REQUIRED", "").lower() not in ("", "0", "false", "no")
 
 
-def _load_checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("anyglm_docs_check_math", DOCS / "check_math.py")
+def _load_checker(name: str = "check_math") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"anyglm_docs_{name}", DOCS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
@@ -34,6 +43,7 @@ def _load_checker() -> ModuleType:
 
 
 check_math = _load_checker()
+check_figures = _load_checker("check_figures")
 
 RENDERED = """<html><body><p>Notation: <span class="math notranslate nohighlight"><mjx-container
 class="MathJax" jax="SVG"><svg width="1.2ex"><g><use data-c="1D45B" href="#g"></use></g></svg>
@@ -181,3 +191,218 @@ def test_the_checker_says_why_it_cannot_run(tmp_path: Path) -> None:
     (tmp_path / "theory.html").write_text("<html></html>", encoding="utf-8")
     done = _run_checker(tmp_path, "--chromium", tmp_path / "no-such-browser")
     assert done.returncode == 2 and "no Chromium" in done.stderr
+
+
+# -- the built HTML: navigation, API pages, links into other projects' docs ---------------------
+
+
+def _site() -> Path:
+    _require(
+        (HTML / "index.html").is_file(),
+        f"no built site at {HTML}: run 'bash docs/build.sh' first",
+    )
+    return HTML
+
+
+def _page(name: str) -> str:
+    return (_site() / name).read_text(encoding="utf-8")
+
+
+def test_the_api_reference_is_in_the_top_bar_not_under_more() -> None:
+    page = _page("index.html")
+    start = page.index('class="bd-navbar-elements navbar-nav"')
+    bar = page[start : page.index("</ul>", start)]
+    links = re.findall(r'class="nav-link[^"]*"\s+href="([^"]+)"', bar)
+    assert "api.html" in links, links
+    dropdown = bar.find("dropdown")
+    assert dropdown == -1 or bar.index('href="api.html"') < dropdown  # not inside "More"
+    assert {"installation.html", "quickstart.html"} <= set(links)
+
+
+def _api_modules() -> list[str]:
+    """The modules listed whole in api.md (entries that are importable as anyglm.<entry>)."""
+    import types
+
+    import anyglm
+
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    modules = []
+    for entry in re.findall(r"^   ([a-z_]+)$", text, flags=re.M):
+        obj = getattr(anyglm, entry, None)
+        if obj is not None and not isinstance(obj, types.ModuleType):
+            continue  # a function of anyglm's own (doctor, tune), not a module listed whole
+        if importlib.util.find_spec(f"anyglm.{entry}") is not None:
+            modules.append(entry)
+    return sorted(modules)
+
+
+def _documented_objects() -> list[str]:
+    import types
+
+    import anyglm
+
+    names = [
+        n
+        for n in anyglm.__all__
+        if n not in ("__version__", "hookimpl")
+        and not isinstance(getattr(anyglm, n), types.ModuleType)
+    ]
+    for module in _api_modules():
+        mod = importlib.import_module(f"anyglm.{module}")
+        names += [f"{module}.{n}" for n in mod.__all__ if callable(getattr(mod, n))]
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", _documented_objects())
+def test_every_public_object_has_a_page_of_its_own(name: str) -> None:
+    page = _site() / "generated" / f"anyglm.{name}.html"
+    assert page.is_file(), f"no page for anyglm.{name}"
+    assert f'id="anyglm.{name}"' in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("module", _api_modules())
+def test_module_pages_link_each_object_page(module: str) -> None:
+    page = _page(f"generated/anyglm.{module}.html")
+    mod = importlib.import_module(f"anyglm.{module}")
+    for name in (n for n in mod.__all__ if callable(getattr(mod, n))):
+        assert f'href="anyglm.{module}.{name}.html' in page, f"{module} page lacks {name}"
+
+
+def _external_links(*pages: str) -> set[str]:
+    links: set[str] = set()
+    for name in pages:
+        links |= set(re.findall(r'<a class="reference external" href="([^"]+)"', _page(name)))
+    return links
+
+
+@pytest.mark.parametrize(
+    ("pages", "link"),
+    [
+        (
+            ("index.html",),
+            "https://scikit-learn.org/stable/modules/generated/"
+            "sklearn.pipeline.Pipeline.html#sklearn.pipeline.Pipeline",
+        ),
+        (
+            ("index.html",),
+            "https://scikit-learn.org/stable/modules/generated/"
+            "sklearn.model_selection.GridSearchCV.html#sklearn.model_selection.GridSearchCV",
+        ),
+        (
+            ("user_guide.html",),
+            "https://scikit-learn.org/stable/modules/generated/"
+            "sklearn.base.clone.html#sklearn.base.clone",
+        ),
+        (
+            ("user_guide.html", "generated/anyglm.Estimator.html"),
+            "https://numpy.org/doc/stable/reference/random/generator.html#numpy.random.Generator",
+        ),
+        (
+            ("generated/anyglm.datasets.load_dataset.html",),
+            "https://numpy.org/doc/stable/reference/generated/numpy.ndarray.html#numpy.ndarray",
+        ),
+        (
+            ("generated/anyglm.Estimator.html",),
+            "https://docs.python.org/3/library/functions.html#float",
+        ),
+        (
+            ("theory.html",),
+            "https://data-apis.org/array-api/latest/API_specification/"
+            "generated/array_api.logaddexp.html#array_api.logaddexp",
+        ),
+    ],
+)
+def test_links_into_other_projects_docs_resolve(pages: tuple[str, ...], link: str) -> None:
+    for name in pages:
+        assert link in _external_links(name), f"{name} does not link {link}"
+
+
+# -- figures: the measuring logic ---------------------------------------------------------------
+
+
+def test_an_image_shown_narrower_than_the_ratio_is_an_offender() -> None:
+    Image = check_figures.Image
+    assert Image("t.html", "a.png", 1000, 900.0).problem() is None
+    squeezed = Image("t.html", "a.png", 1640, 896.0).problem()
+    assert squeezed is not None and "55% of its natural 1640 px" in squeezed
+    assert "did not load" in (Image("t.html", "b.png", 0, 0.0).problem() or "")
+    assert Image("t.html", "c.png", 500, 0.0, hidden=True).problem() is None
+    assert Image("t.html", "a.png", 1000, 850.0).problem(min_ratio=0.8) is None
+
+
+def test_the_measuring_script_goes_into_the_page_and_its_report_is_read() -> None:
+    page = '<html><body><img loading="lazy" src="a.png"></body></html>'
+    probe = check_figures.instrumented(page)
+    assert 'loading="lazy"' not in probe
+    assert probe.index(check_figures.REPORT_ID) < probe.index("</body>")
+    dom = (
+        '<pre id="anyglm-figure-report" tabindex="-1">{"viewport":1280,"images":'
+        '[{"src":"a.png","alt":"x &lt; y","natural":1640,"shown":896,"hidden":false}]}</pre>'
+    )
+    viewport, images = check_figures.parse_report("t.html", dom)
+    assert viewport == 1280
+    assert images == [check_figures.Image("t.html", "a.png", 1640, 896.0, False)]
+    with pytest.raises(RuntimeError, match="reported nothing"):
+        check_figures.parse_report("t.html", "<html></html>")
+
+
+# -- figures: the built site in headless Chromium -------------------------------------------------
+
+
+def _png(path: Path, width: int, height: int) -> None:
+    """A plain grey PNG of the given size (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * (3 * width) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _run_figures(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(DOCS / "check_figures.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_every_figure_of_the_site_is_shown_at_its_natural_width() -> None:
+    chromium = _site_and_browser()
+    done = _run_figures(HTML, "--chromium", chromium)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "at a 1280 px window" in done.stdout
+    shown = dict(
+        re.findall(r"_images/(\S+\.png) natural \d+ px, shown \d+ px \((\d+)%\)", done.stdout)
+    )
+    assert {"all_positive.png", "tune_heatmap.png", "tune_curves.png"} <= set(shown), done.stdout
+    assert all(int(percent) >= 90 for percent in shown.values()), shown
+
+
+def test_the_figure_check_names_a_squeezed_figure(tmp_path: Path) -> None:
+    chromium = _site_and_browser()
+    _png(tmp_path / "wide.png", 1000, 40)
+    _png(tmp_path / "small.png", 200, 40)
+    (tmp_path / "index.html").write_text(
+        '<html><body><img src="small.png"><img src="wide.png" style="width: 400px"></body></html>',
+        encoding="utf-8",
+    )
+    done = _run_figures(tmp_path, "--chromium", chromium)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "index.html: wide.png is shown 400 px wide, 40% of its natural 1000 px" in done.stderr
+    assert "small.png" not in done.stderr
+    assert not list(tmp_path.glob(".check-figures-*")), "the measuring copy was left behind"
+
+
+def test_the_figure_check_says_why_it_cannot_run(tmp_path: Path) -> None:
+    done = _run_figures(tmp_path)
+    assert done.returncode == 2 and "build the docs first" in done.stderr

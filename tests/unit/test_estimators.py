@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import anyglm
@@ -17,6 +20,7 @@ MODEL_OF = {
     anyglm.SoftmaxRegression: "softmax",
 }
 NAME = {c: c.__name__ for c in ESTIMATORS}
+LINEAR = functools.partial(anyglm.Estimator, "linear")
 
 _RNG = np.random.default_rng(1)
 X0 = _RNG.normal(size=(40, 3))
@@ -72,13 +76,22 @@ def test_get_params_names_and_values(cls: type) -> None:
         "backend",
         "device",
         "dtype",
+        "block_rows",
+        "rounds_per_epoch",
+        "penalty",
+        "l1_ratio",
+        "schedule",
+        "power_t",
+        "momentum",
+        "nesterov",
+        "average",
     }
     expected = common if cls is anyglm.LinearRegression else common | {"class_weight"}
     est = cls(alpha=0.5, epochs=7, batch_size=3)
     params = est.get_params()
     assert set(params) == expected
     assert params["alpha"] == 0.5 and params["epochs"] == 7 and params["batch_size"] == 3
-    assert params["learning_rate"] == 0.01 and params["random_state"] is None
+    assert params["learning_rate"] == "auto" and params["random_state"] is None
     assert est.get_params(deep=False) == params
     assert set(anyglm.Estimator().get_params()) == common | {"class_weight", "model"}
     assert anyglm.Estimator("linear").get_params()["model"] == "linear"
@@ -91,7 +104,7 @@ def test_set_params(cls: type) -> None:
     assert est.alpha == 0.25 and est.epochs == 4
     assert est.get_params()["alpha"] == 0.25
     with pytest.raises(
-        ValueError, match=r"invalid parameter 'alpah' for .*valid parameters: .*alpha"
+        ValueError, match=r"Invalid parameter 'alpah' for estimator .*Valid parameters are: .*alpha"
     ):
         est.set_params(alpah=1.0)
     assert not hasattr(est, "alpah")
@@ -101,21 +114,21 @@ def test_set_params(cls: type) -> None:
 def test_fixed_classes_have_no_model_parameter(cls: type) -> None:
     est = cls()
     assert est.model == MODEL_OF[cls]
-    with pytest.raises(ValueError, match="invalid parameter 'model'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'model'"):
         est.set_params(model="softmax")
     with pytest.raises(TypeError):
         cls(model="softmax")
 
 
 def test_linear_regression_has_no_class_weight() -> None:
-    with pytest.raises(ValueError, match="invalid parameter 'class_weight'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'class_weight'"):
         anyglm.LinearRegression().set_params(class_weight="balanced")
 
 
 def test_repr() -> None:
     assert repr(anyglm.SoftmaxRegression()) == "SoftmaxRegression()"
     assert repr(anyglm.LogisticRegression(alpha=0.5, epochs=3)) == (
-        "LogisticRegression(epochs=3, alpha=0.5)"
+        "LogisticRegression(alpha=0.5, epochs=3)"
     )
     assert repr(anyglm.LinearRegression(backend="numpy")) == "LinearRegression(backend='numpy')"
     assert repr(anyglm.Estimator("linear")) == "Estimator(model='linear')"
@@ -167,7 +180,7 @@ def test_sklearn_pipeline(cls: type) -> None:
     pipe = pipeline.Pipeline(
         [
             ("scale", preprocessing.StandardScaler()),
-            ("glm", cls(learning_rate=0.5, epochs=30, random_state=0)),
+            ("glm", cls(random_state=0)),
         ]
     ).fit(X, y)
     score = pipe.score(X, y)
@@ -207,7 +220,7 @@ def test_string_labels(cls: type, names: np.ndarray) -> None:
     y_idx = _target(cls)
     y = names[y_idx]
     y_list = y.tolist()
-    est = cls(learning_rate=0.5, epochs=20, random_state=0).fit(X0, y_list)
+    est = cls(random_state=0).fit(X0, y_list)
     assert est.classes_.tolist() == sorted(names.tolist())
     pred = est.predict(X0)
     assert isinstance(pred, np.ndarray) and pred.shape == (40,)
@@ -215,7 +228,7 @@ def test_string_labels(cls: type, names: np.ndarray) -> None:
     assert all(isinstance(p, str) for p in pred.tolist())
     assert est.score(X0, y) > 0.8
     # predictions agree with the integer-labelled fit
-    ref = cls(learning_rate=0.5, epochs=20, random_state=0).fit(X0, y_idx)
+    ref = cls(random_state=0).fit(X0, y_idx)
     assert np.array_equal(names[np.asarray(ref.predict(X0))], pred)
 
 
@@ -230,7 +243,7 @@ def test_string_labels(cls: type, names: np.ndarray) -> None:
 )
 def test_numeric_labels(cls: type, labels: np.ndarray) -> None:
     y = labels[_target(cls)]
-    est = cls(learning_rate=0.5, epochs=20, random_state=0).fit(X0, y)
+    est = cls(random_state=0).fit(X0, y)
     assert est.classes_.tolist() == labels.tolist()
     pred = np.asarray(est.predict(X0))
     assert set(pred.tolist()) <= set(labels.tolist())
@@ -240,7 +253,16 @@ def test_numeric_labels(cls: type, labels: np.ndarray) -> None:
 
 # -- weights --------------------------------------------------------------------------------
 
-FULL_BATCH = {"batch_size": 1000, "shuffle": False, "epochs": 25, "learning_rate": 0.2}
+#: Plain full-batch gradient descent for exactly 25 epochs, with a fixed penalty.
+FULL_BATCH = {
+    "batch_size": 1000,
+    "shuffle": False,
+    "epochs": 25,
+    "learning_rate": 0.2,
+    "alpha": 1e-4,
+    "average": False,
+    "n_iter_no_change": None,
+}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=NAME.get)
@@ -388,7 +410,7 @@ def test_early_stopping_on_validation_loss() -> None:
 
 
 def test_no_early_stopping_without_n_iter_no_change() -> None:
-    est = anyglm.LinearRegression(epochs=30, learning_rate=0.5, tol=10.0, random_state=0)
+    est = anyglm.LinearRegression(epochs=30, tol=10.0, n_iter_no_change=None, random_state=0)
     assert est.fit(X0, Y_REG).n_epochs_ == 30
 
 
@@ -398,7 +420,7 @@ def test_no_early_stopping_without_n_iter_no_change() -> None:
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=NAME.get)
 def test_divergence_error(cls: type) -> None:
     X = X0 * 1e3
-    est = cls(learning_rate=1e8, epochs=200, batch_size=8, random_state=0)
+    est = cls(learning_rate=1e8, epochs=200, batch_size=8, random_state=0, n_iter_no_change=None)
     with pytest.raises(anyglm.DivergenceError, match=r"diverged in epoch \d+ of 200") as info:
         est.fit(X, _target(cls))
     err = info.value
@@ -425,10 +447,10 @@ def test_float32_in_float32_out(cls: type) -> None:
     est = cls(epochs=3, random_state=0).fit(X, _target(cls))
     assert est.coef_.dtype == np.float32
     assert est.intercept_.dtype == np.float32
-    assert est.decision_function(X).dtype == np.float32
     if cls is anyglm.LinearRegression:
         assert est.predict(X).dtype == np.float32
     else:
+        assert est.decision_function(X).dtype == np.float32
         assert est.predict_proba(X).dtype == np.float32
 
 
@@ -461,8 +483,6 @@ def test_auto_backend_follows_array_api_strict_device(cls: type) -> None:
     assert type(est.coef_).__module__.startswith("array_api_strict")
     assert est.coef_.device == dev and est.intercept_.device == dev
     assert est.coef_.dtype == xps.float64
-    out = est.decision_function(X)
-    assert type(out).__module__.startswith("array_api_strict") and out.device == dev
     pred = est.predict(X)
     assert type(pred).__module__.startswith("array_api_strict") and pred.device == dev
     # NumPy input to the same model: NumPy output
@@ -562,12 +582,14 @@ def test_logistic_proba_is_sigmoid_of_decision() -> None:
 @pytest.mark.parametrize(
     ("make", "y", "decision_shape", "coef_shape", "intercept_shape"),
     [
-        (anyglm.LinearRegression, Y_REG, (40,), (3,), ()),
-        (anyglm.LinearRegression, np.stack([Y_REG, -Y_REG], 1), (40, 2), (2, 3), (2,)),
-        (anyglm.LinearRegression, Y_REG.reshape(-1, 1), (40, 1), (1, 3), (1,)),
+        # LinearRegression has no decision_function; the generic Estimator does.
+        (LINEAR, Y_REG, (40,), (3,), ()),
+        (LINEAR, np.stack([Y_REG, -Y_REG], 1), (40, 2), (2, 3), (2,)),
+        (LINEAR, Y_REG.reshape(-1, 1), (40, 1), (1, 3), (1,)),
         (anyglm.LogisticRegression, Y_BIN, (40,), (1, 3), (1,)),
         (anyglm.SoftmaxRegression, Y_3, (40, 3), (3, 3), (3,)),
-        (anyglm.SoftmaxRegression, Y_BIN, (40, 2), (2, 3), (2,)),
+        # Two classes: one column, Z[:, 1] - Z[:, 0], as scikit-learn's binary classifiers.
+        (anyglm.SoftmaxRegression, Y_BIN, (40,), (2, 3), (2,)),
     ],
     ids=["linear-1d", "linear-2d", "linear-column", "logistic", "softmax-3", "softmax-2"],
 )
@@ -581,22 +603,28 @@ def test_shapes(
     est = make(epochs=3, random_state=0).fit(X0, y)
     D = est.decision_function(X0)
     assert D.shape == decision_shape
-    assert est.predict(X0).shape == (y.shape if make is anyglm.LinearRegression else (40,))
+    regressor = est.get_params().get("model") == "linear"
+    assert est.predict(X0).shape == (y.shape if regressor else (40,))
     # Documented: coef_ is (n_outputs, n_features), or (n_features,) for a 1-D regression target.
     assert est.coef_.shape == coef_shape
     assert est.intercept_.shape == intercept_shape
     # and the decision function is X @ coef_.T + intercept_
     lin = X0 @ np.asarray(est.coef_).T + np.asarray(est.intercept_)
+    if lin.ndim == 2 and lin.shape[1] == 2 and D.ndim == 1:
+        lin = lin[:, 1] - lin[:, 0]
     np.testing.assert_allclose(lin.reshape(D.shape), D, rtol=1e-12, atol=1e-12)
+    if D.ndim == 1 and not regressor:
+        # positive decision <=> the second class, as predict says
+        assert np.array_equal(est.predict(X0), est.classes_[(D > 0).astype(int)])
 
 
 def test_score() -> None:
-    reg = anyglm.LinearRegression(epochs=40, learning_rate=0.1, random_state=0).fit(X0, Y_REG)
+    reg = anyglm.LinearRegression(random_state=0).fit(X0, Y_REG)
     pred = reg.predict(X0)
     r2 = 1 - np.sum((Y_REG - pred) ** 2) / np.sum((Y_REG - Y_REG.mean()) ** 2)
     assert reg.score(X0, Y_REG) == pytest.approx(r2, rel=1e-12)
     assert reg.score(X0, Y_REG) > 0.9
-    clf = anyglm.SoftmaxRegression(epochs=10, learning_rate=0.3, random_state=0).fit(X0, Y_3)
+    clf = anyglm.SoftmaxRegression(random_state=0).fit(X0, Y_3)
     assert clf.score(X0, Y_3) == pytest.approx(np.mean(clf.predict(X0) == Y_3))
 
 
@@ -625,3 +653,191 @@ def test_refit_is_fresh() -> None:
     assert est.classes_.tolist() == [0, 1]
     second = _params(est.fit(X0, Y_3))[0]
     assert np.array_equal(first, second)
+
+
+def test_partial_fit_never_stops_early() -> None:
+    # Early stopping would freeze the model for every later call; partial_fit, as
+    # scikit-learn's, trains one epoch per call whatever n_iter_no_change says.
+    clf = anyglm.LogisticRegression(random_state=0, n_iter_no_change=1, tol=0.5)
+    before = None
+    for call in range(1, 8):
+        clf.partial_fit(X0, _target(anyglm.LogisticRegression), classes=[0, 1])
+        assert clf.n_epochs_ == call
+        if before is not None:
+            assert not np.array_equal(clf.coef_, before)
+        before = clf.coef_.copy()
+
+
+# -- feature names ------------------------------------------------------------------------------
+
+
+def _frame(X: np.ndarray, names: list[str]) -> Any:
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(X, columns=names)
+
+
+NAMES = ["age", "bmi", "bp"]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=NAME.get)
+def test_fit_on_a_data_frame_sets_feature_names_in(cls: type) -> None:
+    import warnings
+
+    est = cls(epochs=2, random_state=0).fit(_frame(X0, NAMES), _target(cls))
+    assert est.feature_names_in_.tolist() == NAMES and est.feature_names_in_.dtype == object
+    plain = cls(epochs=2, random_state=0).fit(X0, _target(cls))
+    assert np.array_equal(np.asarray(est.coef_), np.asarray(plain.coef_))
+    # the same columns: no warning, the answers of the model fitted on the array
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = est.predict(_frame(X0, NAMES))
+    # (a frame is read column-major: the product may round differently in the last bit)
+    np.testing.assert_allclose(pred, plain.predict(X0), rtol=1e-12, atol=1e-12)
+    # refit on an array: the names go
+    est.fit(X0, _target(cls))
+    assert not hasattr(est, "feature_names_in_")
+
+
+def test_reordered_or_renamed_columns_are_refused() -> None:
+    est = anyglm.LogisticRegression(epochs=2, random_state=0).fit(_frame(X0, NAMES), Y_BIN)
+    reordered = _frame(X0, NAMES)[["bmi", "age", "bp"]]
+    with pytest.raises(
+        ValueError, match="Feature names must be in the same order as they were in fit"
+    ):
+        est.predict(reordered)
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"(?s)Feature names unseen at fit time:\n- weight\n"
+            r".*seen at fit time, yet now missing:\n- bmi"
+        ),
+    ):
+        est.predict_proba(_frame(X0, ["age", "weight", "bp"]))
+    with pytest.raises(ValueError, match="should match those that were passed during fit"):
+        est.decision_function(_frame(X0[:, :2], ["age", "bmi"]))
+
+
+def test_names_at_fit_but_not_at_predict_and_the_reverse_warn() -> None:
+    named = anyglm.LogisticRegression(epochs=2, random_state=0).fit(_frame(X0, NAMES), Y_BIN)
+    with pytest.warns(
+        UserWarning,
+        match="X does not have valid feature names, but LogisticRegression was fitted with",
+    ):
+        named.predict(X0)
+    plain = anyglm.LogisticRegression(epochs=2, random_state=0).fit(X0, Y_BIN)
+    with pytest.warns(
+        UserWarning, match="X has feature names, but LogisticRegression was fitted without"
+    ):
+        plain.predict(_frame(X0, NAMES))
+    assert np.array_equal(named.coef_, plain.coef_)  # the names change nothing else
+
+
+def test_column_names_that_are_not_all_strings() -> None:
+    est = anyglm.LinearRegression(epochs=2).fit(_frame(X0, [0, 1, 2]), Y_REG)  # type: ignore[list-item]
+    assert not hasattr(est, "feature_names_in_")
+    with pytest.raises(
+        TypeError, match="Feature names are only supported if all input features have string names"
+    ):
+        anyglm.LinearRegression(epochs=2).fit(_frame(X0, ["a", 1, "c"]), Y_REG)  # type: ignore[list-item]
+
+
+def test_feature_names_are_saved_and_checked_after_loading(tmp_path: Any) -> None:
+    import json
+    import zipfile
+
+    est = anyglm.SoftmaxRegression(epochs=2, random_state=0).fit(_frame(X0, NAMES), Y_3)
+    est.save(tmp_path / "m.anyglm")
+    with zipfile.ZipFile(tmp_path / "m.anyglm") as zf:
+        assert json.loads(zf.read("metadata.json"))["feature_names_in"] == NAMES
+    loaded = anyglm.load(tmp_path / "m.anyglm")
+    assert loaded.feature_names_in_.tolist() == NAMES
+    assert np.array_equal(loaded.predict(_frame(X0, NAMES)), est.predict(_frame(X0, NAMES)))
+    with pytest.raises(ValueError, match="same order"):
+        loaded.predict(_frame(X0, NAMES)[NAMES[::-1]])
+
+
+def test_partial_fit_keeps_the_names_of_the_first_call() -> None:
+    est = anyglm.LogisticRegression(random_state=0)
+    est.partial_fit(_frame(X0, NAMES), Y_BIN, classes=[0, 1])
+    est.partial_fit(_frame(X0, NAMES), Y_BIN)
+    assert est.feature_names_in_.tolist() == NAMES
+    with pytest.raises(ValueError, match="same order"):
+        est.partial_fit(_frame(X0, NAMES)[NAMES[::-1]], Y_BIN)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        est.partial_fit(X0, Y_BIN)
+    assert est.feature_names_in_.tolist() == NAMES
+
+
+# -- partial_fit and refits keep the model consistent -----------------------------------------
+
+_X40 = np.random.default_rng(0).normal(size=(40, 3))
+_Y40 = (_X40[:, 0] + _X40[:, 1] > 0).astype(int)
+
+
+def test_partial_fit_continues_a_loaded_model(tmp_path: Path) -> None:
+    est = anyglm.LogisticRegression(epochs=3, random_state=0).fit(_X40, _Y40)
+    est.save(tmp_path / "m")
+    loaded = anyglm.load(tmp_path / "m")
+    loaded.partial_fit(_X40, _Y40)
+    assert loaded.n_epochs_ == 4 and len(loaded.history_["train_loss"]) == 4
+    assert not np.array_equal(loaded.coef_, est.coef_)
+
+
+def test_partial_fit_keeps_the_first_calls_dtype_and_device() -> None:
+    xs = pytest.importorskip("array_api_strict")
+    est = anyglm.LogisticRegression(random_state=0)
+    est.partial_fit(_X40.astype(np.float32), _Y40, classes=[0, 1])
+    est.partial_fit(_X40, _Y40)  # float64 data: converted to the model's float32
+    assert est.coef_.dtype == np.float32 and est._dtype == "float32"
+    dev1 = xs.Device("device1")
+    strict = anyglm.LogisticRegression(random_state=0)
+    strict.partial_fit(xs.asarray(_X40, device=dev1), _Y40, classes=[0, 1])
+    strict.partial_fit(xs.asarray(_X40), _Y40)  # CPU_DEVICE data: moved to device1
+    assert strict.coef_.device == dev1
+    with pytest.raises(ValueError, match="partial_fit got data for backend 'array_api_strict'"):
+        est.partial_fit(xs.asarray(_X40), _Y40)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"checkpoint_on": "bogus", "checkpoint": "ck"}, ValueError),
+        ({"checkpoint": "/no/such/folder/ck"}, FileNotFoundError),
+    ],
+)
+def test_a_refit_refused_up_front_leaves_the_fitted_model_intact(kwargs: dict, error: type) -> None:
+    est = anyglm.LogisticRegression(epochs=2, random_state=0).fit(_X40, _Y40)
+    before = np.asarray(est.coef_).copy()
+    X5 = np.random.default_rng(1).normal(size=(40, 5))
+    with pytest.raises(error):
+        est.fit(X5, _Y40, **kwargs)
+    assert est.n_features_in_ == 3
+    assert np.array_equal(est.coef_, before)
+    assert est.predict(_X40).shape == (40,)
+
+
+def test_switching_model_on_refit_drops_the_old_tasks_state(tmp_path: Path) -> None:
+    est = anyglm.Estimator("softmax", epochs=2, random_state=0).fit(_X40, _Y40)
+    assert hasattr(est, "classes_")
+    est.set_params(model="linear").fit(_X40, _X40[:, 0])
+    assert not hasattr(est, "classes_")
+    est.save(tmp_path / "m")
+    assert "classes.npy" not in zipfile.ZipFile(tmp_path / "m").namelist()
+    est.set_params(model="softmax").fit(_X40, _Y40)
+    assert not hasattr(est, "_n_targets")
+
+
+def test_weights_and_targets_on_another_device_than_x_are_read_through_their_backend() -> None:
+    # scikit-learn's mixed-input check: y and sample_weight on array-api-strict's
+    # device1, which NumPy cannot read, X elsewhere.
+    xs = pytest.importorskip("array_api_strict")
+    dev1 = xs.Device("device1")
+    X = _X40
+    y = xs.asarray(X[:, 0], device=dev1)
+    w = xs.asarray(np.linspace(0.5, 2.0, 40), device=dev1)
+    est = anyglm.LinearRegression(epochs=3, n_iter_no_change=None, random_state=0)
+    ref = anyglm.LinearRegression(epochs=3, n_iter_no_change=None, random_state=0)
+    est.fit(X, y, sample_weight=w)
+    ref.fit(X, X[:, 0], sample_weight=np.linspace(0.5, 2.0, 40))
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    assert est.score(X, y, sample_weight=w) == ref.score(X, X[:, 0], np.linspace(0.5, 2.0, 40))

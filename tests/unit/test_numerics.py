@@ -169,7 +169,9 @@ def test_float32_training_with_huge_logits_stays_finite() -> None:
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(64, 3)) * 1000.0).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
-    clf = anyglm.LogisticRegression(learning_rate=1.0, epochs=5, random_state=0)
+    clf = anyglm.LogisticRegression(
+        learning_rate=1.0, epochs=5, random_state=0, n_iter_no_change=None, average=False
+    )
     no_warnings(lambda: clf.fit(X, y))
     assert np.all(np.isfinite(clf.history_["train_loss"]))
     coef = np.asarray(clf.coef_)

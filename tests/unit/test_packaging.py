@@ -1,17 +1,24 @@
 """Packaging: one import package ``anyglm``, nothing else importable, data shipped.
 
-Building a wheel needs setuptools >= 77 (``license`` is an SPDX string), which the
-test venv does not have offline, so the wheel's file list is checked from the
-setuptools configuration in ``pyproject.toml`` instead of from a built wheel.
+The wheel's file list is checked from the setuptools configuration in
+``pyproject.toml``, and the licence, metadata and extras from a real sdist and
+wheel, built offline from a copy of the sources (``build`` and setuptools >= 77
+come with the test extra).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
+from email.parser import Parser
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -141,3 +148,106 @@ def test_setuptools_configuration_ships_only_anyglm() -> None:
     shipped = ["py.typed", *(f"data/{p.name}" for p in (REPO / "core" / "data").iterdir())]
     for rel in shipped:
         assert any(fnmatch.fnmatch(rel, g) for g in globs), rel
+
+
+# -- licence, metadata and extras --------------------------------------------------------------
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_the_licence_file_is_bsd_3_clause_and_declared() -> None:
+    text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert "Copyright (c) 2026, The anyglm developers" in text
+    assert "Redistribution and use in source and binary forms" in text
+    assert "Neither the name of the copyright holder" in text  # the third clause
+    project = _pyproject()["project"]
+    assert project["license"] == "BSD-3-Clause"
+    assert project["license-files"] == ["LICENSE"]
+    # setuptools refuses a License classifier next to an SPDX license expression
+    assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+
+
+def test_installed_metadata_carries_the_licence_urls_and_pythons() -> None:
+    meta = metadata.metadata("anyglm")
+    assert meta["License-Expression"] == "BSD-3-Clause"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    assert all(u.startswith("https://github.com/anyglm/anyglm") for u in urls.values())
+    pythons = sorted(
+        c.rsplit(":: ", 1)[1]
+        for c in meta.get_all("Classifier") or []
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    )
+    assert pythons == ["3.10", "3.11", "3.12", "3.13"]
+    assert meta["Requires-Python"] == ">=3.10"  # the oldest classifier is the floor
+
+
+def test_gpu_extras_name_cupys_binary_wheels() -> None:
+    extras = _pyproject()["project"]["optional-dependencies"]
+    # cupy-cuda12x / cupy-cuda13x are CuPy's wheels; `cupy` on PyPI is its source package
+    assert extras["cuda12"] == ["cupy-cuda12x>=13"]
+    assert extras["cuda13"] == ["cupy-cuda13x>=13.6"]  # the first cupy-cuda13x release
+    assert extras["cupy"] == ["cupy>=13"]  # for a CuPy the user builds or installs
+    provided = metadata.metadata("anyglm").get_all("Provides-Extra") or []
+    assert {"cuda12", "cuda13", "cupy"} <= set(provided)
+
+
+def _copy_sources(dest: Path) -> Path:
+    """What the build reads: pyproject, README, LICENSE and the mapped package folders."""
+    src = dest / "anyglm-src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, src / name)
+    for folder in _pyproject()["tool"]["setuptools"]["package-dir"].values():
+        shutil.copytree(
+            REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return src
+
+
+def _can_build() -> str | None:
+    if importlib.util.find_spec("build") is None:
+        return "the 'build' package is missing: pip install -e '.[test]'"
+    from importlib.metadata import version
+
+    if int(version("setuptools").split(".")[0]) < 77:
+        return "setuptools >= 77 is needed to build offline: pip install -e '.[test]'"
+    return None
+
+
+def test_the_sdist_and_the_wheel_ship_the_licence(tmp_path: Path) -> None:
+    reason = _can_build()
+    if reason:
+        pytest.skip(reason)
+    src, out = _copy_sources(tmp_path), tmp_path / "dist"
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    version = anyglm.__version__
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    with tarfile.open(sdist) as tar:
+        licence = tar.extractfile(f"anyglm-{version}/LICENSE")
+        assert licence is not None
+        assert licence.read() == (REPO / "LICENSE").read_bytes()
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+        assert (
+            whl.read(f"anyglm-{version}.dist-info/licenses/LICENSE")
+            == (REPO / "LICENSE").read_bytes()
+        )
+        meta = Parser().parsestr(whl.read(f"anyglm-{version}.dist-info/METADATA").decode())
+    assert meta["License-Expression"] == "BSD-3-Clause"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    assert 'cupy-cuda12x>=13; extra == "cuda12"' in meta.get_all("Requires-Dist")
+    assert 'cupy-cuda13x>=13.6; extra == "cuda13"' in meta.get_all("Requires-Dist")
+    # everything in the wheel is the anyglm package or its metadata
+    assert all(n.startswith(("anyglm/", f"anyglm-{version}.dist-info/")) for n in names)

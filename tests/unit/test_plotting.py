@@ -123,7 +123,7 @@ def test_history_all_nan_scores_and_single_epoch(tmp_path: Path) -> None:
 
 
 def test_history_spanning_decades_uses_log_scale(tmp_path: Path) -> None:
-    from anyglm.plotting import _use_log_scale
+    from anyglm.curves import _use_log_scale
 
     assert _use_log_scale(np.array([1e4, 10.0, 0.5]), None)
     assert not _use_log_scale(np.array([3.0, 2.0, 1.5]), np.array([math.nan]))
@@ -197,26 +197,33 @@ def diverging_tune() -> anyglm.TuneResult:
 def test_heatmap_of_a_digits_grid(tmp_path: Path, digits_tune: anyglm.TuneResult) -> None:
     assert len(digits_tune.table) == 24
     path = tmp_path / "tune.png"
-    plot_tune_heatmap(digits_tune, path, metric_name="accuracy")
+    disp = plot_tune_heatmap(digits_tune, path, metric_name="accuracy")
     pixels = _check_png(path, min_width=600)
     # Nothing diverged here: no grey "div" cells.
     assert _colour_fraction(pixels, DIVERGED_GREY, tol=3) < 0.001
-    # The two panels with a shared colour bar make it clearly wider than tall.
-    assert pixels.shape[1] > 1.8 * pixels.shape[0]
+    # One panel per epoch count (rows) and batch size (columns), one shared colour bar.
+    assert disp.axes_.shape == (2, 2)
+    assert [[a.get_title() for a in row] for row in disp.axes_] == [
+        ["batch size 16, 2 epochs", "batch size 64, 2 epochs"],
+        ["batch size 16, 4 epochs", "batch size 64, 4 epochs"],
+    ]
+    assert disp.colorbar_.ax.get_ylabel() == "validation accuracy"
 
 
-def test_heatmap_epochs_selects_the_snapshot(
+def test_heatmap_shows_every_epoch_count_and_epochs_selects_one(
     tmp_path: Path, digits_tune: anyglm.TuneResult
 ) -> None:
-    last, first = tmp_path / "last.png", tmp_path / "first.png"
-    plot_tune_heatmap(digits_tune, last)  # default: the largest epochs value (4)
-    plot_tune_heatmap(digits_tune, first, epochs=2)
-    explicit = tmp_path / "explicit.png"
-    plot_tune_heatmap(digits_tune, explicit, epochs=4)
+    every, first = tmp_path / "every.png", tmp_path / "first.png"
+    last = tmp_path / "last.png"
+    disp = plot_tune_heatmap(digits_tune, every)
+    assert disp.epochs_shown == [2, 4]
+    only_first = plot_tune_heatmap(digits_tune, first, epochs=2)
+    plot_tune_heatmap(digits_tune, last, epochs=4)
+    assert only_first.epochs_shown == [2] and only_first.axes_.shape == (1, 2)
     _check_png(first)
-    # The default equals an explicit epochs=4 pixel for pixel, and differs from epochs=2
-    # (other scores, other title).
-    assert np.array_equal(imread(last), imread(explicit))
+    # Two rows of panels are taller than one; the two single epoch counts differ.
+    assert imread(every).shape[0] > 1.5 * imread(last).shape[0]
+    assert imread(first).shape == imread(last).shape
     assert not np.array_equal(imread(last), imread(first))
     with pytest.raises(ValueError, match=r"epochs=3 .*\[2, 4\]"):
         plot_tune_heatmap(digits_tune, tmp_path / "x.png", epochs=3)
@@ -235,7 +242,7 @@ def test_heatmap_shows_diverged_cells(tmp_path: Path, diverging_tune: anyglm.Tun
 
 
 def test_colour_range_clips_an_exploding_low_tail() -> None:
-    from anyglm.plotting import _colour_limits
+    from anyglm.heatmap import _colour_limits
 
     lo, hi, extend = _colour_limits(np.array([0.17, 0.15, -6.9e211, math.nan]))
     assert (lo, hi, extend) == (pytest.approx(0.17 - 1.0), 0.17, "min")
@@ -279,7 +286,7 @@ def test_heatmap_irregular_grid_and_repeats(tmp_path: Path) -> None:
     path = tmp_path / "random.png"
     plot_tune_heatmap(table, path)
     _check_png(path)
-    from anyglm.plotting import _cell_grid
+    from anyglm.heatmap import _cell_grid
 
     scores, div = _cell_grid(table[:3], [0.1, 1.0], [0.0, 0.1])
     assert scores[0, 0] == 0.7  # the better of the repeats
@@ -386,3 +393,194 @@ def test_missing_matplotlib_raises_a_helpful_import_error(tmp_path: Path) -> Non
     expected = "ImportError: plotting needs matplotlib: pip install 'anyglm[plot]'"
     assert proc.stdout.splitlines() == [expected, expected]
     assert not target.exists()
+
+
+# ----- the Display objects -----------------------------------------------------------------------
+
+
+def _outlines(disp: Any) -> list[tuple[Any, Any]]:
+    """(Axes, Rectangle) of every red outline (unfilled rectangle) in the heat maps."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Rectangle
+
+    red = to_rgba("tab:red")
+    return [
+        (ax, p)
+        for ax in disp.axes_.ravel()
+        for p in ax.patches
+        if isinstance(p, Rectangle) and not p.get_fill() and p.get_edgecolor() == red
+    ]
+
+
+def test_learning_curve_display_holds_its_figure_and_axes(
+    digits_history: dict[str, list[float]],
+) -> None:
+    from anyglm.plotting import LearningCurveDisplay
+
+    disp = LearningCurveDisplay.from_history(digits_history, metric_name="accuracy")
+    assert disp.axes_.shape == (1, 2)
+    assert disp.ax_ is disp.axes_[0, 0] and disp.score_ax_ is disp.axes_[0, 1]
+    assert disp.ax_.get_figure() is disp.figure_
+    labels = [line.get_label() for line in disp.ax_.get_lines()]
+    assert labels == ["training loss", "validation loss"]
+    score = disp.score_ax_.get_lines()[0].get_ydata()
+    np.testing.assert_array_equal(score, digits_history["val_score"])
+    # Shown by Jupyter without savefig: the Display renders its own figure.
+    png = disp._repr_png_()
+    assert png is not None and png[:8] == PNG_SIGNATURE
+
+
+def test_learning_curves_into_the_callers_axes(digits_history: dict[str, list[float]]) -> None:
+    from anyglm.plotting import LearningCurveDisplay
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6))
+    top, bottom_left, bottom_right = fig.subplot_mosaic([["t", "t"], ["l", "r"]]).values()
+    # Two Axes: loss in the first, score in the second.
+    disp = LearningCurveDisplay.from_history(digits_history, ax=[bottom_left, bottom_right])
+    assert disp.figure_ is fig and disp.ax_ is bottom_left and disp.score_ax_ is bottom_right
+    assert len(bottom_right.get_lines()) >= 1 and len(top.get_lines()) == 0
+    assert disp._repr_png_() is None  # the caller's figure is shown, not a second copy
+    # One Axes for two panels: its area is divided and it is switched off.
+    disp = LearningCurveDisplay.from_history(digits_history, ax=top)
+    assert not top.axison and disp.figure_ is fig
+    assert disp.ax_ is not top and disp.ax_.get_figure() is fig
+    # One Axes for one panel (no validation score): drawn into it.
+    (single,) = Figure().subplots(1, 1, squeeze=False)[0]
+    disp = LearningCurveDisplay.from_history({"train_loss": [1.0, 0.5]}, ax=single)
+    assert disp.ax_ is single and disp.score_ax_ is None and len(single.get_lines()) == 1
+    with pytest.raises(ValueError, match="one matplotlib Axes or 2"):
+        LearningCurveDisplay.from_history(digits_history, ax=[single])
+
+
+def test_learning_curve_from_estimator_names_the_metric() -> None:
+    from anyglm.plotting import LearningCurveDisplay
+
+    X, y = anyglm.datasets.load_dataset("diabetes")
+    X = anyglm.datasets.standardize(X)[0]
+    reg = anyglm.LinearRegression(epochs=3, validation_fraction=0.2, random_state=0).fit(X, y)
+    disp = LearningCurveDisplay.from_estimator(reg, title="diabetes")
+    assert disp.score_ax_ is not None and disp.score_ax_.get_ylabel() == "R^2"
+    assert disp.figure_.get_suptitle() == "diabetes"
+    with pytest.raises(ValueError, match="fit it before"):
+        LearningCurveDisplay.from_estimator(anyglm.LinearRegression())
+
+
+def test_plot_functions_return_displays_and_write_only_when_asked(
+    tmp_path: Path, digits_tune: anyglm.TuneResult
+) -> None:
+    from anyglm.plotting import LearningCurveDisplay, TuneHeatmapDisplay
+
+    curves = plot_history({"train_loss": [1.0, 0.5]})
+    heat = plot_tune_heatmap(digits_tune)
+    assert isinstance(curves, LearningCurveDisplay) and isinstance(heat, TuneHeatmapDisplay)
+    assert list(tmp_path.iterdir()) == []
+    heat.save(tmp_path / "again.png")
+    _check_png(tmp_path / "again.png")
+
+
+def test_the_heat_map_outlines_exactly_the_chosen_configuration(
+    digits_tune: anyglm.TuneResult,
+) -> None:
+    from anyglm.plotting import TuneHeatmapDisplay
+
+    best = digits_tune.best_params
+    top = max(r["val_score"] for r in digits_tune.table)
+    assert sum(r["val_score"] == top for r in digits_tune.table) > 1  # a tie in this grid
+    disp = TuneHeatmapDisplay.from_result(digits_tune)
+    assert disp.best_params == {k: best[k] for k in disp.best_params}
+    ((ax, rect),) = _outlines(disp)  # one outline over all panels
+    assert ax is disp.best_ax_
+    assert ax.get_title() == f"batch size {best['batch_size']}, {best['epochs']} epochs"
+    col = round(rect.get_x() + 0.5)
+    row = round(rect.get_y() + 0.5)
+    xticks = [t.get_text() for t in ax.get_xticklabels()]
+    yticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert xticks[col] == f"{best['learning_rate']:g}" and yticks[row] == f"{best['alpha']:g}"
+    # A snapshot that does not hold the chosen configuration outlines nothing.
+    other = 2 if best["epochs"] == 4 else 4
+    hidden = TuneHeatmapDisplay.from_result(digits_tune, epochs=other)
+    assert _outlines(hidden) == [] and hidden.best_ax_ is None
+
+
+def test_ties_in_a_plain_table_pick_what_tune_would() -> None:
+    from anyglm.plotting import TuneHeatmapDisplay
+
+    def row(lr: float, alpha: float, epochs: int, score: float, loss: float) -> dict[str, Any]:
+        return {
+            "batch_size": 8,
+            "learning_rate": lr,
+            "alpha": alpha,
+            "epochs": epochs,
+            "val_score": score,
+            "val_loss": loss,
+            "diverged": False,
+        }
+
+    table = [
+        row(0.1, 0.0, 5, 0.9, 0.30),
+        row(1.0, 0.0, 5, 0.9, 0.20),
+        row(1.0, 0.1, 5, 0.9, 0.20),
+        row(0.1, 0.0, 9, 0.9, 0.25),
+        row(1.0, 0.1, 9, 0.5, 0.10),
+    ]
+    disp = TuneHeatmapDisplay(table).plot()
+    # Highest score, then lowest loss, then the first in the table: lr 1.0, alpha 0, 5 epochs.
+    assert disp.best_params == {"batch_size": 8, "learning_rate": 1.0, "alpha": 0.0, "epochs": 5}
+    ((ax, rect),) = _outlines(disp)
+    assert ax is disp.axes_[0, 0] and (rect.get_x(), rect.get_y()) == (0.5, -0.5)
+    chosen = dict(table[3])
+    disp = TuneHeatmapDisplay(table, best_params=chosen).plot()
+    ((ax, rect),) = _outlines(disp)
+    assert ax is disp.axes_[1, 0] and (rect.get_x(), rect.get_y()) == (-0.5, -0.5)
+    with pytest.raises(ValueError, match="not a configuration of the table"):
+        TuneHeatmapDisplay(table, best_params={**chosen, "learning_rate": 3.0})
+
+
+def test_heat_map_panels_into_the_callers_axes(digits_tune: anyglm.TuneResult) -> None:
+    from anyglm.plotting import TuneHeatmapDisplay
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 8))
+    grid = fig.subplots(2, 2)
+    disp = TuneHeatmapDisplay.from_result(digits_tune, ax=grid)
+    assert disp.figure_ is fig and disp.axes_.shape == (2, 2)
+    assert all(a is b for a, b in zip(disp.axes_.ravel(), grid.ravel(), strict=True))
+    assert len(_outlines(disp)) == 1
+    fig2 = Figure()
+    one = fig2.add_subplot(1, 1, 1)
+    disp = TuneHeatmapDisplay.from_result(digits_tune, ax=one, epochs=4)
+    assert disp.axes_.shape == (1, 2) and not one.axison and disp.figure_ is fig2
+    with pytest.raises(ValueError, match=r"4 of them \(2 x 2 panels\)"):
+        TuneHeatmapDisplay.from_result(digits_tune, ax=grid[0])
+
+
+def test_displays_draw_without_pyplot() -> None:
+    proc = _run(
+        """
+        import sys, anyglm
+        from anyglm.plotting import LearningCurveDisplay, TuneHeatmapDisplay
+        rows = [dict(batch_size=8, learning_rate=0.1, alpha=0.0, epochs=e, val_score=0.5)
+                for e in (1, 2)]
+        d = TuneHeatmapDisplay.from_result(rows)
+        c = LearningCurveDisplay.from_history({"train_loss": [1.0, 0.5]})
+        print(type(d.figure_).__name__, d.axes_.shape, len(c._repr_png_()) > 1000)
+        print("matplotlib.pyplot" in sys.modules)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["Figure (2, 1) True", "False"]
+
+
+def test_heat_map_rows_can_be_the_batch_sizes(digits_tune: anyglm.TuneResult) -> None:
+    from anyglm.plotting import TuneHeatmapDisplay
+
+    wide = TuneHeatmapDisplay.from_result(digits_tune)
+    tall = TuneHeatmapDisplay.from_result(digits_tune, rows="batch_size")
+    titles = np.array([[a.get_title() for a in row] for row in wide.axes_])
+    assert tall.axes_.shape == (2, 2)
+    assert [[a.get_title() for a in row] for row in tall.axes_] == titles.T.tolist()
+    assert len(_outlines(tall)) == 1 and tall.best_ax_ is not None
+    assert tall.best_ax_.get_title() == wide.best_ax_.get_title()  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="rows must be 'epochs' or 'batch_size'"):
+        TuneHeatmapDisplay(digits_tune.table, rows="alpha")
