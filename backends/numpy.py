@@ -12,12 +12,11 @@ loop.
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 from typing import Any
 
 import numpy as np
-from anyglm._env import env_flag
+from anyglm._env import env_count, env_flag
 from anyglm.accelerate import AcceleratorSpec, BlockResult, BlockTask
 from anyglm.backend import Backend
 from anyglm.hookspecs import hookimpl
@@ -123,19 +122,7 @@ def min_elements_setting() -> int:
     >>> "ANYGLM_NUMBA_MIN_ELEMENTS" in os.environ or min_elements_setting() == MIN_ELEMENTS
     True
     """
-    raw = os.environ.get("ANYGLM_NUMBA_MIN_ELEMENTS", "").strip()
-    if not raw:
-        return MIN_ELEMENTS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"ANYGLM_NUMBA_MIN_ELEMENTS must be a whole number of values, got {raw!r}; "
-            f"unset it for the default {MIN_ELEMENTS}"
-        ) from None
-    if value < 0:
-        raise ValueError(f"ANYGLM_NUMBA_MIN_ELEMENTS must be 0 or more, got {value}")
-    return value
+    return env_count("ANYGLM_NUMBA_MIN_ELEMENTS", MIN_ELEMENTS)
 
 
 #: Why the compiled loop could not be imported in this process, once it failed.

@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from anyglm._env import env_flag
+from anyglm._env import env_count, env_flag
 from anyglm.accelerate import AcceleratorSpec, BlockResult, BlockTask
 from anyglm.optim import Columns, StepContext, build
 from anyglm.registry import PluginWarning
@@ -126,19 +126,7 @@ def min_elements_setting() -> int:
     >>> "ANYGLM_TORCH_COMPILE_MIN_ELEMENTS" in os.environ or min_elements_setting() == MIN_ELEMENTS
     True
     """
-    raw = os.environ.get("ANYGLM_TORCH_COMPILE_MIN_ELEMENTS", "").strip()
-    if not raw:
-        return MIN_ELEMENTS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"ANYGLM_TORCH_COMPILE_MIN_ELEMENTS must be a whole number of values, got {raw!r}; "
-            f"unset it for the default {MIN_ELEMENTS}"
-        ) from None
-    if value < 0:
-        raise ValueError(f"ANYGLM_TORCH_COMPILE_MIN_ELEMENTS must be 0 or more, got {value}")
-    return value
+    return env_count("ANYGLM_TORCH_COMPILE_MIN_ELEMENTS", MIN_ELEMENTS)
 
 
 def toolchain_problem(device_type: str) -> str | None:

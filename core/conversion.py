@@ -198,12 +198,22 @@ def to_backend(
             X = xp.astype(X, be.dtype(dt, src))
         if src != dev:
             X = array_api_compat.to_device(X, dev)
-        return X, dt, dev
+        return _row_major(X), dt, dev
     host = numeric_features(to_host(X, name, owner), name)
     check_features(host, name)
     dev = be.default_device() if device is None else device
     dt = pick_dtype(be, dev, dtype, host)
-    return be.from_numpy(host, dtype=dt, device=dev), dt, dev
+    return _row_major(be.from_numpy(host, dtype=dt, device=dev)), dt, dev
+
+
+def _row_major(X: Any) -> Any:
+    # One row-major copy of a NumPy array, as scikit-learn's SGD makes: minibatches
+    # gather rows, which in a column-major array (a pandas frame's values) touch one
+    # cache line per value, and BLAS rounds by layout, so a frame and the same values
+    # as a C array would otherwise train to different last bits.
+    if isinstance(X, np.ndarray) and not X.flags.c_contiguous:
+        return np.ascontiguousarray(X)
+    return X
 
 
 def sparse_to_backend(X: Any, be: Backend, name: str, dtype: str | None) -> tuple[Any, str, Any]:
