@@ -1074,6 +1074,9 @@ def _meta(args: argparse.Namespace, np: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _limit_threads(args.threads)
+    # The fits here run a fixed number of epochs on purpose: anyglm's warning that the
+    # stopping rule was not met would only clutter the table.
+    warnings.filterwarnings("ignore", message=r".* reached epochs=\d+ before its loss")
     if args.device == "cuda":
         # JAX would take 75 % of the GPU's memory when it starts, leaving CuPy and torch
         # (timed in the same process) short; allocate on demand instead.

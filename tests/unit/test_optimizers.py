@@ -223,3 +223,24 @@ def test_an_auto_step_that_diverges_is_retried_at_a_tenth(monkeypatch: pytest.Mo
         for _ in range(200):
             online.partial_fit(X, y)
     assert online.learning_rate_ == pytest.approx(first, rel=1e-3)
+
+
+# -- the epoch cap warns -------------------------------------------------------------------------
+
+
+def test_reaching_the_epoch_cap_warns_and_meeting_the_rule_does_not() -> None:
+    X, y = anyglm.datasets.load_dataset("digits")
+    X = anyglm.datasets.standardize(X)[0]
+    with pytest.warns(anyglm.ConvergenceWarning, match=r"reached epochs=2 before") as record:
+        anyglm.SoftmaxRegression(epochs=2, random_state=0).fit(X, y)
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    # scikit-learn's filters catch it too
+    assert isinstance(record[0].message, sklearn_exceptions.ConvergenceWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = anyglm.SoftmaxRegression(random_state=0).fit(X, y)  # stops by its rule
+    assert est.n_epochs_ < est.epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = anyglm.SoftmaxRegression(epochs=2, n_iter_no_change=None, random_state=0)
+        clf.fit(X, y)  # no stopping rule: the epochs asked for are the plan, not a cap
