@@ -92,6 +92,8 @@ class _Fit:
     history: Mapping[str, Any]
     epochs_run: int
     state: TrainState | None
+    #: ``(alpha_, learning_rate_)`` the parameters were trained with.
+    rates: tuple[float, float]
 
 
 class FitMixin(FittedBase):
@@ -261,13 +263,16 @@ class FitMixin(FittedBase):
             result = _run_backing_off(
                 self, prep, hp, spec, W, b, state, rng, start, history, on_epoch_end
             )
-        except KeyboardInterrupt:
-            if last:
+        except KeyboardInterrupt as err:
+            # The rates ride on the interrupt from inside the training run; an interrupt
+            # outside one (while the rates are derived) has no epoch of this run to keep.
+            rates = getattr(err, "anyglm_rates", None)
+            if last and rates is not None:
                 done = _completed(*last[0])
                 if checkpoint is not None and checkpoint_on == "interrupt":
                     self._write_checkpoint(checkpoint, prep, done, initial_rng_state)
                 self._adopt(
-                    _Fit(prep, done.W, done.b, _history_arrays(done), done.epoch, done.state)
+                    _Fit(prep, done.W, done.b, _history_arrays(done), done.epoch, done.state, rates)
                 )
                 self._rng = rng
             raise
@@ -410,8 +415,12 @@ class FitMixin(FittedBase):
             # The trainer attaches what it had at the end of the last finite epoch.
             W0, b0 = err.last_finite  # type: ignore[attr-defined]
             history, state = err.history, err.state  # type: ignore[attr-defined]
-            self._adopt(_Fit(prep, W0, b0, history, err.epoch - 1, state))
+            self._adopt(_Fit(prep, W0, b0, history, err.epoch - 1, state, (alpha, lr)))
             self._rng = rng
+            raise
+        except KeyboardInterrupt as err:
+            # fit adopts the last completed epoch, which these rates trained.
+            err.anyglm_rates = (alpha, lr)  # type: ignore[attr-defined]
             raise
         if (
             hp["n_iter_no_change"] is not None
@@ -421,7 +430,9 @@ class FitMixin(FittedBase):
             and epochs == hp["epochs"]
         ):
             warn_not_converged(type(self).__name__, epochs, hp["n_iter_no_change"], hp["tol"])
-        return _Fit(prep, result.W, result.b, result.history, result.epochs_run, result.state)
+        return _Fit(
+            prep, result.W, result.b, result.history, result.epochs_run, result.state, (alpha, lr)
+        )
 
     def _data_derived(
         self, prep: Prepared, hp: dict[str, Any], keep: bool, lr_scale: float = 1.0
@@ -433,9 +444,9 @@ class FitMixin(FittedBase):
             lr = self.learning_rate_ if lr == "auto" else lr
         watch = hp["n_iter_no_change"] is not None and prep.validation is None
         alpha, lr, monitor = resolve(prep.model, prep.source, alpha, lr, hp["batch_size"], watch)
-        lr *= lr_scale
-        self.alpha_, self.learning_rate_ = alpha, lr
-        return alpha, lr, monitor
+        # Set on the estimator only when a fit is adopted: a fit that fails on its data
+        # leaves the estimator as it was.
+        return alpha, lr * lr_scale, monitor
 
     def _adopt(self, fit: _Fit) -> None:
         """Take the parameters of a fit and record what they belong to."""
@@ -455,6 +466,7 @@ class FitMixin(FittedBase):
             self.__dict__.pop("classes_", None)
         _names_from(self, prep)
         self._train_state = fit.state
+        self.alpha_, self.learning_rate_ = fit.rates
         self._set_params(fit.W, fit.b, fit.history, fit.epochs_run)
 
     def _set_params(self, W: Any, b: Any, history: Mapping[str, Any], epochs_run: int) -> None:

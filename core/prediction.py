@@ -159,7 +159,7 @@ def _back_to_input(backend: Backend, X: Any, A: Any, param_dev: Any) -> Any:
     host = A if isinstance(A, np.ndarray) else backend.to_numpy(A)
     if owner is None or owner.name == "numpy":
         return host
-    return owner.from_numpy(host)
+    return owner.from_numpy(host, device=owner.device_of(X))
 
 
 class PredictMixin(FittedBase):

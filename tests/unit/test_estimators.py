@@ -493,6 +493,10 @@ def test_auto_backend_follows_array_api_strict_device(cls: type) -> None:
     # same seed, same answer as NumPy
     ref = cls(epochs=3, random_state=0).fit(X0, _target(cls))
     np.testing.assert_allclose(_np(est.coef_), _np(ref.coef_), rtol=1e-10, atol=1e-12)
+    # a model fitted on NumPy answers on the device of the library's input, not its default
+    for method in ("predict", "decision_function", "predict_proba"):
+        if hasattr(ref, method):
+            assert getattr(ref, method)(xps.asarray(X0, device=other)).device == other, method
 
 
 def test_auto_backend_float32_on_strict() -> None:

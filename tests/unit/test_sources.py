@@ -197,6 +197,21 @@ def test_a_nan_in_the_middle_of_a_file_names_the_row_and_changes_nothing(tmp_pat
         fitted.predict(Xm)
 
 
+def test_a_fit_that_fails_while_streaming_keeps_the_previous_rates(tmp_path: Path) -> None:
+    # Without a stopping rule no pass over the rows precedes training: the NaN is met in
+    # the first epoch, after the rates were chosen, and those must not be adopted.
+    X = X0.copy()
+    X[437, 3] = np.nan
+    Xm = _npy(tmp_path, X, read_only=True)
+    est = anyglm.LinearRegression(
+        epochs=2, learning_rate=0.01, alpha=0.0, n_iter_no_change=None, random_state=0
+    ).fit(X0, Y_LIN)
+    est.set_params(learning_rate=0.5, alpha=0.3, block_rows=100)
+    with pytest.raises(ValueError, match="row 437"):
+        est.fit(Xm, Y_LIN)
+    assert (est.learning_rate_, est.alpha_) == (0.01, 0.0)
+
+
 def test_bad_shapes_and_dtypes_on_disk(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must be 2-D"):
         anyglm.LinearRegression().fit(_npy(tmp_path, X0[:, 0], "one.npy"), Y_LIN)
