@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,19 +23,14 @@ import numpy as np
 from . import modelfile
 from .base import FittedBase
 from .checkpoints import Checkpoint, check_resumable, read_checkpoint, with_checkpoint
-from .errors import (
-    DivergenceError,
-    convergence_warning_class,
-    user_stacklevel,
-    warn_not_converged,
-)
+from .errors import DivergenceError, warn_not_converged
 from .featurenames import check_feature_names
 from .inputs import Prepared, prepare
 from .labels import unique_labels
 from .optim import OptimizerSpec
 from .persistence import model_state
 from .selection import resolve_backend
-from .stepsize import resolve
+from .stepsize import resolve, run_backing_off
 from .trainer import EpochEnd, TrainResult, train
 from .trainstate import TrainState
 from .validation import to_host
@@ -260,7 +254,7 @@ class FitMixin(FittedBase):
         every = checkpoint if checkpoint_on == "epoch" else None
         on_epoch_end = _epoch_hook(self, prep, every, initial_rng_state, callback, last)
         try:
-            result = _run_backing_off(
+            result = run_backing_off(
                 self, prep, hp, spec, W, b, state, rng, start, history, on_epoch_end
             )
         except KeyboardInterrupt as err:
@@ -556,54 +550,3 @@ def _check_resumable(est: Any, ck: Checkpoint, prep: Prepared) -> None:
         prep.classes,
         isinstance(est.random_state, (np.random.Generator, np.random.RandomState)),
     )
-
-
-#: How many times ``fit`` retries a ``learning_rate="auto"`` step that diverged.
-AUTO_BACKOFFS = 2
-
-
-def _run_backing_off(
-    est: Any,
-    prep: Prepared,
-    hp: dict[str, Any],
-    spec: OptimizerSpec,
-    W: Any,
-    b: Any,
-    state: TrainState | None,
-    rng: np.random.Generator,
-    start: int,
-    history: dict[str, list[np.ndarray]] | None,
-    on_epoch_end: Callable[[EpochEnd], bool | None] | None,
-) -> _Fit:
-    """``est._run`` over ``hp["epochs"]``; a derived step that diverges is retried smaller.
-
-    ``learning_rate="auto"`` is ``1 / L`` for a bound ``L`` on the curvature,
-    which a model such as a Poisson loss cannot declare (its ``exp`` has no
-    bound), and momentum can amplify. Where that step diverges, the fit starts
-    over (same seed, zero parameters) at a tenth of it, at most
-    :data:`AUTO_BACKOFFS` times, with a :class:`~anyglm.ConvergenceWarning` naming
-    the step. A number passed as ``learning_rate``, a resumed fit and
-    ``partial_fit`` are never changed behind the user's back: they raise.
-    """
-    first_state = dict(rng.bit_generator.state)
-    auto = isinstance(hp["learning_rate"], str) and start == 0 and state is None
-    for attempt in range(AUTO_BACKOFFS + 1):
-        try:
-            return est._run(
-                prep, hp, spec, W, b, state, rng, start, history, hp["epochs"], on_epoch_end,
-                lr_scale=0.1**attempt,
-            )  # fmt: skip
-        except DivergenceError:
-            if not auto or attempt == AUTO_BACKOFFS:
-                raise
-            diverged = est.learning_rate_
-        warnings.warn(
-            f"learning_rate='auto' gave {diverged:.4g}, and training diverged with it (model "
-            f"{prep.model.name!r}); training again from the start with {diverged / 10:.4g}. "
-            "Pass a number as learning_rate to choose the step yourself.",
-            convergence_warning_class(),
-            stacklevel=user_stacklevel(),
-        )
-        rng.bit_generator.state = first_state
-        W, b = prep.zero_parameters()
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -26,22 +26,26 @@ generator (the minibatch order) is untouched.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .backend import dtype_name
+from .errors import DivergenceError, convergence_warning_class, user_stacklevel
 from .model import Model
 from .sources import ArraySource, DataSource, SparseSource
 
 __all__ = [
+    "AUTO_BACKOFFS",
     "SAMPLE_BYTES",
     "SAMPLE_ROWS",
     "TrainingSample",
     "auto_alpha",
     "auto_learning_rate",
     "resolve",
+    "run_backing_off",
     "scan",
 ]
 
@@ -323,3 +327,77 @@ def resolve(
         learning_rate = auto_learning_rate(model, sample, float(alpha), batch)
     monitor = sample.source if sample is not None and watch else None
     return float(alpha), float(learning_rate), monitor
+
+
+#: How many times ``fit`` retries a ``learning_rate="auto"`` step that diverged.
+AUTO_BACKOFFS = 2
+
+
+def run_backing_off(
+    est: Any,
+    prep: Any,
+    hp: dict[str, Any],
+    spec: Any,
+    W: Any,
+    b: Any,
+    state: Any,
+    rng: np.random.Generator,
+    start: int,
+    history: Any,
+    on_epoch_end: Any,
+) -> Any:
+    """``est._run`` (:mod:`anyglm.fitting`) over ``hp["epochs"]``; a derived step that diverges is
+    retried smaller.
+
+    ``learning_rate="auto"`` is ``1 / L`` for a bound ``L`` on the curvature,
+    which a model such as a Poisson loss cannot declare (its ``exp`` has no
+    bound), and momentum can amplify. Where that step diverges, the fit starts
+    over (same seed, zero parameters) at a tenth of it, at most
+    :data:`AUTO_BACKOFFS` times, with a :class:`~anyglm.ConvergenceWarning` naming
+    the step. A number passed as ``learning_rate``, a resumed fit and
+    ``partial_fit`` are never changed behind the user's back: they raise.
+
+    Examples
+    --------
+    >>> import warnings, numpy as np
+    >>> from types import SimpleNamespace
+    >>> from anyglm.errors import DivergenceError
+    >>> from anyglm.stepsize import run_backing_off
+    >>> class Estimator:  # its derived step, 2.0, diverges; a tenth of it trains
+    ...     def _run(self, *args, lr_scale):
+    ...         self.learning_rate_ = 2.0 * lr_scale
+    ...         if lr_scale == 1.0:
+    ...             raise DivergenceError("diverged", epoch=3)
+    ...         return "trained at %.1f" % self.learning_rate_
+    >>> prep = SimpleNamespace(model=SimpleNamespace(name="poisson"),
+    ...                        zero_parameters=lambda: (None, None))
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     run_backing_off(Estimator(), prep, {"learning_rate": "auto", "epochs": 5}, None,
+    ...                     None, None, None, np.random.default_rng(0), 0, None, None)
+    'trained at 0.2'
+    >>> str(seen[0].message).split(";")[0]
+    "learning_rate='auto' gave 2, and training diverged with it (model 'poisson')"
+    """
+    first_state = dict(rng.bit_generator.state)
+    auto = isinstance(hp["learning_rate"], str) and start == 0 and state is None
+    for attempt in range(AUTO_BACKOFFS + 1):
+        try:
+            return est._run(
+                prep, hp, spec, W, b, state, rng, start, history, hp["epochs"], on_epoch_end,
+                lr_scale=0.1**attempt,
+            )  # fmt: skip
+        except DivergenceError:
+            if not auto or attempt == AUTO_BACKOFFS:
+                raise
+            diverged = est.learning_rate_
+        warnings.warn(
+            f"learning_rate='auto' gave {diverged:.4g}, and training diverged with it (model "
+            f"{prep.model.name!r}); training again from the start with {diverged / 10:.4g}. "
+            "Pass a number as learning_rate to choose the step yourself.",
+            convergence_warning_class(),
+            stacklevel=user_stacklevel(),
+        )
+        rng.bit_generator.state = first_state
+        W, b = prep.zero_parameters()
+    raise AssertionError("unreachable")  # pragma: no cover
